@@ -148,13 +148,16 @@ class Field(TenantOwned, Base):
     type: Mapped[str] = mapped_column(String(32))
     definition: Mapped[dict] = mapped_column(JSON, default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The column holding the values: f_<id>, or f_<id>_r<n> after a type change (the old
+    # column is kept for the retention period so that nothing is lost).
+    physical: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Soft-deleted fields keep their column until the retention period ends.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     @property
     def column_name(self) -> str:
-        return f"f_{self.id}"
+        return self.physical or f"f_{self.id}"
 
 
 class View(TenantOwned, Base):

@@ -55,6 +55,7 @@ class FieldSpec:
     definition: dict
     table_id: int
     position: int = 0
+    physical: str | None = None
 
     @property
     def options(self) -> dict:
@@ -96,7 +97,7 @@ class FieldType:
         raise NotImplementedError
 
     def physical_column(self, spec: FieldSpec) -> str:
-        return f"f_{spec.id}"
+        return spec.physical or f"f_{spec.id}"
 
     def check_definition(self, spec: FieldSpec, table_fields: dict[str, FieldSpec]) -> list[tuple[str, str, str]]:
         """Checks beyond the JSON Schema; returns (pointer suffix, message en, message zh)."""

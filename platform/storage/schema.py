@@ -1,0 +1,242 @@
+"""Compiled table schemas and the DDL that keeps physical tables in step with metadata.
+
+A ``TableSchema`` is a user table's metadata compiled once: its fields with their types
+and the SQLAlchemy ``Table`` of ``t_<id>``. It is cached per (table id, schema_version),
+so a request costs one small lookup; any definition change bumps ``schema_version``.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+
+from .. import fields as ft
+from ..errors import NotFound
+from ..fields.base import FieldSpec
+from ..models import Field as FieldRow
+from ..models import UserTable
+
+ID = BigInteger().with_variant(Integer, "sqlite")
+SYSTEM_COLUMNS = ("id", "version", "created_at", "updated_at", "created_by", "updated_by", "deleted_at")
+#: System columns that can be used by name in filters, sorts and output.
+SYSTEM_FIELDS = {"id": "number", "version": "number", "created_at": "datetime", "updated_at": "datetime",
+                 "created_by": "created_by", "updated_by": "modified_by"}
+#: Field types indexed automatically: the ones people filter and sort on.
+AUTO_INDEX = {"single_select", "link", "date", "datetime", "autonumber"}
+
+
+@dataclass(eq=False)
+class TableSchema:
+    id: int
+    tenant_id: int
+    api_name: str
+    definition: dict
+    schema_version: int
+    parent_table_id: int | None
+    fields: dict[str, FieldSpec]
+    table: Table
+    system_specs: dict[str, FieldSpec] = field(default_factory=dict)
+
+    @property
+    def physical_name(self) -> str:
+        return f"t_{self.id}"
+
+    @property
+    def label(self):
+        return self.definition.get("label") or self.api_name
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent_table_id is not None
+
+    def field(self, api_name: str) -> FieldSpec:
+        spec = self.fields.get(api_name) or self.system_specs.get(api_name)
+        if spec is None:
+            from ..fields.base import FilterError
+
+            names = ", ".join(list(self.fields)[:40])
+            raise FilterError(f"unknown field '{api_name}' in table {self.api_name}; fields: {names}",
+                              f"表 {self.api_name} 中没有字段 '{api_name}';现有字段: {names}")
+        return spec
+
+    def column(self, spec: FieldSpec):
+        return self.table.c[spec.column_name]
+
+    def stored_fields(self):
+        """Fields with their own column on this table."""
+        return [f for f in self.fields.values() if f.type.storage == "column" and f.type.column_type(f) is not None]
+
+    def sub_tables(self):
+        return [f for f in self.fields.values() if f.type.name == "sub_table"]
+
+
+def _system_specs(table_id: int) -> dict[str, FieldSpec]:
+    specs = {}
+    for name, tname in SYSTEM_FIELDS.items():
+        spec = FieldSpec(id=0, api_name=name, type=ft.get(tname), definition={"label": name}, table_id=table_id, physical=name)
+        specs[name] = spec
+    return specs
+
+
+class _SystemColumnSpec(FieldSpec):
+    pass
+
+
+def physical_table(row: UserTable, specs: list[FieldSpec]) -> Table:
+    md = MetaData()
+    cols = [
+        Column("id", ID, primary_key=True, autoincrement=True),
+        Column("version", Integer, nullable=False, default=1),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("created_by", ID, nullable=True),
+        Column("updated_by", ID, nullable=True),
+        Column("deleted_at", DateTime, nullable=True),
+    ]
+    if row.parent_table_id:
+        cols += [Column("parent_id", ID, nullable=False), Column("position", Integer, nullable=False, default=0)]
+    for spec in specs:
+        if spec.type.storage != "column":
+            continue
+        ctype = spec.type.column_type(spec)
+        if ctype is not None:
+            cols.append(Column(spec.column_name, ctype, nullable=True))
+    return Table(f"t_{row.id}", md, *cols)
+
+
+def compile_schema(row: UserTable, field_rows: list[FieldRow]) -> TableSchema:
+    specs = [
+        FieldSpec(id=f.id, api_name=f.api_name, type=ft.get(f.type), definition=f.definition or {},
+                  table_id=row.id, position=f.position, physical=f.physical)
+        for f in sorted(field_rows, key=lambda f: (f.position, f.id))
+        if f.deleted_at is None
+    ]
+    # Retired columns of soft-deleted or retyped fields stay in the database but not in the Table.
+    return TableSchema(
+        id=row.id, tenant_id=row.tenant_id, api_name=row.api_name, definition=row.definition or {},
+        schema_version=row.schema_version, parent_table_id=row.parent_table_id,
+        fields={s.api_name: s for s in specs}, table=physical_table(row, specs),
+        system_specs=_system_specs(row.id),
+    )
+
+
+class SchemaCache:
+    """Process-wide cache of compiled schemas keyed by (table id, schema_version)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_key: dict[tuple[int, int], TableSchema] = {}
+
+    def get(self, session, row: UserTable) -> TableSchema:
+        key = (row.id, row.schema_version)
+        hit = self._by_key.get(key)
+        if hit is not None:
+            return hit
+        field_rows = list(session.scalars(select(FieldRow).where(FieldRow.table_id == row.id)))
+        schema = compile_schema(row, field_rows)
+        with self._lock:
+            # Keep only the newest version of each table.
+            for k in [k for k in self._by_key if k[0] == row.id]:
+                del self._by_key[k]
+            self._by_key[key] = schema
+        return schema
+
+    def clear(self):
+        with self._lock:
+            self._by_key.clear()
+
+
+def find_table_row(session, ref, *, include_children: bool = True) -> UserTable:
+    """A table of the session's tenant by api name or id; 404 otherwise."""
+    q = select(UserTable).where(UserTable.deleted_at.is_(None))
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        q = q.where(UserTable.id == int(ref))
+    else:
+        q = q.where(UserTable.api_name == ref)
+    row = session.scalars(q).first()
+    if row is None or (not include_children and row.parent_table_id):
+        raise NotFound(f"table '{ref}'", f"表 '{ref}'")
+    return row
+
+
+# -- DDL ------------------------------------------------------------------------------
+
+def index_name(table_id: int, column: str) -> str:
+    return f"ix_t{table_id}_{column}"
+
+
+def create_physical(conn: Connection, schema: TableSchema) -> None:
+    schema.table.create(conn)
+    t = schema.table
+    Index(index_name(schema.id, "created_at"), t.c.created_at).create(conn)
+    if schema.is_child:
+        Index(index_name(schema.id, "parent_id"), t.c.parent_id, t.c.position).create(conn)
+    for spec in schema.stored_fields():
+        ensure_field_index(conn, schema, spec)
+
+
+def wants_index(spec: FieldSpec) -> bool:
+    d = spec.definition
+    if d.get("indexed") is False:
+        return False
+    return bool(d.get("indexed") or d.get("unique") or spec.type.name in AUTO_INDEX
+                or (spec.type.name == "link" and spec.type.relationship(spec) == "many_to_one"))
+
+
+def ensure_field_index(conn: Connection, schema: TableSchema, spec: FieldSpec) -> None:
+    if not wants_index(spec) or spec.type.column_type(spec) is None:
+        return
+    col = schema.table.c[spec.column_name]
+    unique = bool(spec.definition.get("unique")) or spec.type.name == "autonumber"
+    Index(index_name(schema.id, spec.column_name), col, unique=unique).create(conn, checkfirst=True)
+
+
+def ensure_composite_index(conn: Connection, schema: TableSchema, columns: list[str]) -> None:
+    """An index for a saved view's equality filters followed by its sort column."""
+    cols = [schema.table.c[c] for c in columns if c in schema.table.c]
+    if len(cols) < 2:
+        return
+    name = index_name(schema.id, "_".join(c.name for c in cols))[:60]
+    Index(name, *cols).create(conn, checkfirst=True)
+
+
+def add_column(conn: Connection, schema_table: Table, spec: FieldSpec) -> None:
+    ctype = spec.type.column_type(spec)
+    if spec.type.storage != "column" or ctype is None:
+        return
+    col = Column(spec.column_name, ctype, nullable=True)
+    compiled = col.type.compile(dialect=conn.dialect)
+    conn.execute(text(f'ALTER TABLE {schema_table.name} ADD COLUMN "{spec.column_name}" {compiled}'))
+
+
+def junction_table(spec: FieldSpec) -> Table:
+    md = MetaData()
+    return Table(
+        f"j_{spec.id}", md,
+        Column("src_id", ID, primary_key=True),
+        Column("dst_id", ID, primary_key=True),
+        Index(f"ix_j_{spec.id}_dst", "dst_id"),
+    )
+
+
+def drop_physical(conn: Connection, name: str) -> None:
+    conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+def now_utc() -> datetime:
+    from ..models import utcnow
+
+    return utcnow()
