@@ -199,6 +199,20 @@ class Connector:
         validate_against(spec.input_schema, data, "input", error_cls=PermanentError)
         return data
 
+    def mappings(self, config: dict | None = None, event_type: str | None = None) -> list:
+        """The field mappings for this install: ``config["mappings"]`` (admin-edited) if
+        present, else the manifest defaults; filtered by ``event_type`` if given."""
+        from .mapping import FieldMapping
+        docs = (config or {}).get("mappings") or list(self.manifest.mappings)
+        maps = [FieldMapping(d) for d in docs]
+        return [m for m in maps if event_type is None or m.matches(event_type)]
+
+    def map_event(self, event: "InboundEvent", config: dict | None = None, *, tz: str = "UTC",
+                  select_options: dict | None = None) -> list:
+        """Apply this install's mappings to an event → list of MappedRecord (one per table)."""
+        return [m.apply(event.payload, tz=tz, select_options=select_options)
+                for m in self.mappings(config, event.event_type)]
+
     # -- the operations ---------------------------------------------------------------
     def test_connection(self, config: dict, credentials: dict) -> ConnectionResult:
         """Check that config + credentials work (a cheap authenticated call). Never
