@@ -1,0 +1,261 @@
+"""Login, the current user, tenants, members, API tokens and the audit log."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app, g, request, session
+from sqlalchemy import select
+
+from ..auth import clear_failures, login_blocked, new_token, record_failure, validate_email, verify_password
+from ..errors import ApiError, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed, field_error
+from ..models import ROLES, ApiToken, AuditLog, Membership, Tenant, User, utcnow
+from .base import api, body_object, int_arg, ok, platform, require_role
+
+
+def user_json(u: User) -> dict:
+    return {"id": u.id, "email": u.email, "name": u.name, "is_superuser": u.is_superuser, "locale": u.locale}
+
+
+def tenant_json(t: Tenant, role: str | None = None) -> dict:
+    d = {"id": t.id, "slug": t.slug, "name": t.name, "timezone": t.timezone, "locale": t.locale}
+    if role:
+        d["role"] = role
+    return d
+
+
+def _my_tenants(user: User) -> list[dict]:
+    with platform().tenant_session(None) as s:
+        rows = s.execute(select(Tenant, Membership.role).join(Membership, Membership.tenant_id == Tenant.id)
+                         .where(Membership.user_id == user.id).order_by(Tenant.id)).all()
+        out = [tenant_json(t, r) for t, r in rows]
+        if user.is_superuser:
+            seen = {t["id"] for t in out}
+            out += [tenant_json(t, "owner") for t in s.scalars(select(Tenant).order_by(Tenant.id)) if t.id not in seen]
+    return out
+
+
+@api.post("/auth/login")
+def login():
+    data = body_object()
+    email, password = data.get("email"), data.get("password")
+    if not isinstance(email, str) or not isinstance(password, str):
+        raise ValidationFailed("email and password are required", message_zh="需要邮箱和密码",
+                               errors=[field_error("/email", "required", "必填")])
+    key = f"{email.lower()}|{request.remote_addr}"
+    limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
+    with platform().tenant_session(None, write=True) as s:
+        if login_blocked(s, key, limit):
+            raise TooManyRequests("too many failed logins; wait 15 minutes", message_zh="登录失败次数过多,请 15 分钟后再试", retry_after=900)
+        user = s.scalar(select(User).where(User.email == email.lower()))
+        good = verify_password(user.password_hash if user else None, password)
+        if not good or user is None or user.disabled:
+            record_failure(s, key)
+    if not good or user is None or user.disabled:
+        raise Unauthorized("wrong email or password", message_zh="邮箱或密码错误")
+    with platform().tenant_session(None, write=True) as s:
+        clear_failures(s, key)
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["pw"] = (user.password_hash or "")[-16:]  # a password change logs out other sessions
+    session["csrf"] = secrets.token_urlsafe(24)
+    return ok({"user": user_json(user), "csrf_token": session["csrf"], "tenants": _my_tenants(user)})
+
+
+@api.post("/auth/logout")
+def logout():
+    session.clear()
+    return ok({"ok": True})
+
+
+@api.get("/auth/me")
+def me():
+    return ok({"user": user_json(g.user), "csrf_token": session.get("csrf"), "tenants": _my_tenants(g.user)})
+
+
+@api.get("/tenants")
+def list_tenants():
+    return ok({"tenants": _my_tenants(g.user)})
+
+
+@api.post("/tenants")
+def create_tenant():
+    if not g.user.is_superuser:
+        raise Forbidden("only an instance administrator may create tenants", message_zh="只有实例管理员可以创建租户")
+    data = body_object()
+    slug, name = data.get("slug"), data.get("name") or data.get("slug")
+    if platform().tenant_by_slug(slug or ""):
+        raise Conflict(f"a tenant {slug} already exists", message_zh=f"租户 {slug} 已存在")
+    tz = data.get("timezone")
+    if tz is not None:
+        _check_tz(tz)
+    t = platform().create_tenant(slug, name, timezone_name=tz, locale=data.get("locale"), owner_email=g.user.email)
+    return ok({"tenant": tenant_json(t, "owner")}, 201)
+
+
+def _check_tz(tz):
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(tz)
+    except Exception:
+        raise ValidationFailed(f"unknown time zone {tz!r}", message_zh=f"未知时区 {tz!r}",
+                               errors=[field_error("/timezone", "unknown time zone", "未知时区")]) from None
+
+
+@api.get("/tenants/<tenant>")
+def get_tenant():
+    return ok({"tenant": tenant_json(g.tenant, g.actor.role)})
+
+
+@api.patch("/tenants/<tenant>")
+def update_tenant():
+    require_role("admin")
+    data = body_object()
+    t = g.db.get(Tenant, g.tenant.id)
+    for k in data:
+        if k not in ("name", "timezone", "locale"):
+            raise ValidationFailed(f"cannot change '{k}'", message_zh=f"不能修改 '{k}'", errors=[field_error(f"/{k}", "not changeable", "不可修改")])
+    if "timezone" in data:
+        _check_tz(data["timezone"])
+    for k, v in data.items():
+        setattr(t, k, v)
+    g.db.add(AuditLog(tenant_id=t.id, user_id=g.user.id, action="update", object_type="tenant", object_id=t.id, detail=data))
+    return ok({"tenant": tenant_json(t, g.actor.role)})
+
+
+# -- members -------------------------------------------------------------------------------
+
+@api.get("/tenants/<tenant>/members")
+def list_members():
+    rows = g.db.execute(select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.id)).all()
+    return ok({"members": [{**user_json(u), "role": m.role, "attributes": m.attributes or {}} for m, u in rows]})
+
+
+@api.post("/tenants/<tenant>/members")
+def add_member():
+    require_role("admin")
+    data = body_object()
+    email, role = data.get("email"), data.get("role", "member")
+    validate_email(email)
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", message_zh=f"角色只能是 {', '.join(ROLES)}",
+                               errors=[field_error("/role", "unknown role", "未知角色")])
+    if role == "owner" and g.actor.role != "owner":
+        raise Forbidden("only an owner can add an owner", message_zh="只有所有者可以添加所有者")
+    attrs = data.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise ValidationFailed("attributes must be an object", message_zh="attributes 应为对象", errors=[field_error("/attributes", "must be an object", "应为对象")])
+    user = g.db.scalar(select(User).where(User.email == email.lower()))
+    if user is None:
+        from ..auth import hash_password, validate_password
+
+        pw = data.get("password")
+        if pw is not None:
+            validate_password(pw)
+        user = User(email=email.lower(), name=data.get("name") or email.split("@")[0], password_hash=hash_password(pw) if pw else None)
+        g.db.add(user)
+        g.db.flush()
+    if g.db.scalar(select(Membership).where(Membership.user_id == user.id)):
+        raise Conflict(f"{email} is already a member", message_zh=f"{email} 已是成员")
+    g.db.add(Membership(tenant_id=g.tenant.id, user_id=user.id, role=role, attributes=attrs))
+    g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="add_member", object_type="member", object_id=user.id, detail={"role": role}))
+    return ok({"member": {**user_json(user), "role": role, "attributes": attrs}}, 201)
+
+
+@api.patch("/tenants/<tenant>/members/<int:user_id>")
+def update_member(user_id):
+    require_role("admin")
+    data = body_object()
+    m = g.db.scalar(select(Membership).where(Membership.user_id == user_id))
+    if m is None:
+        raise NotFound("member", "成员")
+    if "role" in data:
+        if data["role"] not in ROLES:
+            raise ValidationFailed("unknown role", message_zh="未知角色", errors=[field_error("/role", "unknown role", "未知角色")])
+        if (data["role"] == "owner" or m.role == "owner") and g.actor.role != "owner":
+            raise Forbidden("only an owner can change an owner", message_zh="只有所有者可以更改所有者")
+        m.role = data["role"]
+    if "attributes" in data:
+        if not isinstance(data["attributes"], dict):
+            raise ValidationFailed("attributes must be an object", message_zh="attributes 应为对象", errors=[field_error("/attributes", "must be an object", "应为对象")])
+        m.attributes = data["attributes"]
+    g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="update_member", object_type="member", object_id=user_id, detail=data))
+    return ok({"ok": True})
+
+
+@api.delete("/tenants/<tenant>/members/<int:user_id>")
+def remove_member(user_id):
+    require_role("admin")
+    m = g.db.scalar(select(Membership).where(Membership.user_id == user_id))
+    if m is None:
+        raise NotFound("member", "成员")
+    if m.role == "owner" and g.actor.role != "owner":
+        raise Forbidden("only an owner can remove an owner", message_zh="只有所有者可以移除所有者")
+    g.db.delete(m)
+    g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="remove_member", object_type="member", object_id=user_id, detail={}))
+    return ok({"ok": True})
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+def token_json(t: ApiToken) -> dict:
+    iso = lambda d: d.isoformat() + "Z" if d else None  # noqa: E731
+    return {"id": t.id, "name": t.name, "prefix": t.prefix, "role": t.role, "created_at": iso(t.created_at),
+            "expires_at": iso(t.expires_at), "last_used_at": iso(t.last_used_at), "revoked": t.revoked_at is not None}
+
+
+@api.get("/tenants/<tenant>/tokens")
+def list_tokens():
+    q = select(ApiToken).order_by(ApiToken.id)
+    if not g.actor.at_least("admin"):
+        q = q.where(ApiToken.user_id == g.user.id)
+    return ok({"tokens": [token_json(t) for t in g.db.scalars(q)]})
+
+
+@api.post("/tenants/<tenant>/tokens")
+def create_token():
+    if g.token is not None:
+        raise Forbidden("tokens cannot create tokens; log in", message_zh="令牌不能创建令牌,请登录后操作")
+    data = body_object()
+    name = data.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 200:
+        raise ValidationFailed("a token needs a name", message_zh="令牌需要名称", errors=[field_error("/name", "required", "必填")])
+    role = data.get("role")
+    if role is not None and role not in ROLES:
+        raise ValidationFailed("unknown role", message_zh="未知角色", errors=[field_error("/role", "unknown role", "未知角色")])
+    days = data.get("expires_in_days")
+    if days is not None and (not isinstance(days, int) or not 1 <= days <= 3650):
+        raise ValidationFailed("expires_in_days must be 1-3650", message_zh="expires_in_days 应为 1-3650",
+                               errors=[field_error("/expires_in_days", "1-3650", "1-3650")])
+    raw, prefix, digest = new_token()
+    t = ApiToken(tenant_id=g.tenant.id, user_id=g.user.id, name=name, prefix=prefix, token_hash=digest, role=role,
+                 expires_at=utcnow() + timedelta(days=days) if days else None)
+    g.db.add(t)
+    g.db.flush()
+    g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="create_token", object_type="token", object_id=t.id, detail={"name": name}))
+    return ok({"token": raw, **token_json(t)}, 201)
+
+
+@api.delete("/tenants/<tenant>/tokens/<int:token_id>")
+def revoke_token(token_id):
+    t = g.db.get(ApiToken, token_id)
+    if t is None or t.tenant_id != g.tenant.id or (t.user_id != g.user.id and not g.actor.at_least("admin")):
+        raise NotFound("token", "令牌")
+    t.revoked_at = utcnow()
+    g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="revoke_token", object_type="token", object_id=t.id, detail={}))
+    return ok({"ok": True})
+
+
+@api.get("/tenants/<tenant>/audit")
+def audit_log():
+    require_role("admin")
+    limit = int_arg("limit", 100, 1, 1000)
+    before = int_arg("before", None, 1)
+    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+    if before:
+        q = q.where(AuditLog.id < before)
+    rows = g.db.scalars(q).all()
+    return ok({"entries": [{"id": a.id, "user_id": a.user_id, "action": a.action, "object_type": a.object_type,
+                            "object_id": a.object_id, "detail": a.detail, "at": a.at.isoformat() + "Z"} for a in rows]})

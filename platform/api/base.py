@@ -1,0 +1,273 @@
+"""The /api/v1 blueprint: authentication, tenant resolution, one transaction per request,
+and errors as JSON. Tenant isolation happens here once: every tenant route sits under
+``/tenants/<tenant>/`` and gets a session scoped to that tenant after the membership (or
+the token's tenant) is checked."""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+
+from flask import Blueprint, current_app, g, jsonify, request, session
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from ..auth import token_hash
+from ..errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
+from ..fields.base import FieldValueError, FilterError
+from ..models import ApiToken, Membership, Tenant, User, utcnow
+from ..storage.access import ROLE_RANK, Actor
+
+log = logging.getLogger("zhongshu.api")
+api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+SAFE = {"GET", "HEAD", "OPTIONS"}
+PUBLIC_ENDPOINTS = {"api_v1.login", "api_v1.schema_doc", "api_v1.openapi", "api_v1.field_types", "api_v1.health"}
+
+
+def platform():
+    return current_app.extensions["zhongshu"]
+
+
+def body() -> dict | list:
+    """The JSON body, or a 400 that says what is wrong with it."""
+    if not request.data:
+        raise ApiError("the request needs a JSON body", message_zh="请求需要 JSON 内容", code="bad_json")
+    try:
+        data = json.loads(request.data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(f"the body is not valid JSON: {e}", message_zh=f"请求内容不是有效的 JSON: {e}", code="bad_json") from None
+    return data
+
+
+def body_object() -> dict:
+    data = body()
+    if not isinstance(data, dict):
+        raise ApiError("the body must be a JSON object {...}", message_zh="请求内容应为 JSON 对象 {...}", code="bad_json")
+    return data
+
+
+def require_role(role: str):
+    if not g.actor.at_least(role):
+        raise Forbidden(f"this needs the {role} role or higher", message_zh=f"需要 {role} 或更高角色")
+
+
+def ok(data, status: int = 200):
+    resp = jsonify(data)
+    resp.status_code = status
+    return resp
+
+
+# -- authentication ----------------------------------------------------------------------
+
+def _authenticate():
+    g.user = None
+    g.token = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        raw = header[7:].strip()
+        with platform().tenant_session(None) as s:
+            tok = s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(raw)))
+            if tok is None or tok.revoked_at is not None or (tok.expires_at and tok.expires_at < utcnow()):
+                raise Unauthorized("the API token is invalid, expired or revoked", message_zh="API 令牌无效、已过期或已吊销")
+            user = s.get(User, tok.user_id)
+            if user is None or user.disabled:
+                raise Unauthorized("the token's user is disabled", message_zh="令牌所属用户已停用")
+            g.user, g.token = user, tok
+        return
+    uid = session.get("uid")
+    if uid:
+        with platform().tenant_session(None) as s:
+            user = s.get(User, uid)
+        if user is not None and not user.disabled and session.get("pw") == (user.password_hash or "")[-16:]:
+            g.user = user
+            if request.method not in SAFE:
+                sent = request.headers.get("X-CSRF-Token", "")
+                if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+                    raise Forbidden("missing or wrong X-CSRF-Token header", message_zh="缺少或错误的 X-CSRF-Token 请求头", code="csrf")
+
+
+@api.before_request
+def _before():
+    g.db = None
+    g.request_id = uuid.uuid4().hex[:12]
+    _authenticate()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    if g.user is None:
+        raise Unauthorized("log in or send an API token (Authorization: Bearer ...)", message_zh="请登录或提供 API 令牌")
+
+
+@api.url_value_preprocessor
+def _tenant_slug(endpoint, values):
+    if values and "tenant" in values:
+        g.tenant_slug = values.pop("tenant")
+
+
+@api.before_request
+def _tenant_access():
+    """Resolves /tenants/<tenant>/ once for every tenant route: the user must be a member
+    (or the token must belong to that tenant); otherwise 404, never a hint it exists."""
+    slug = getattr(g, "tenant_slug", None)
+    if slug is None:
+        return
+    user = g.user
+    with platform().tenant_session(None) as s:
+        tenant = s.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None or (g.token is not None and g.token.tenant_id != tenant.id):
+        raise NotFound("tenant", "租户")
+    with platform().tenant_session(tenant.id) as s:
+        m = s.scalar(select(Membership).where(Membership.user_id == user.id))
+    if m is None and not user.is_superuser:
+        raise NotFound("tenant", "租户")
+    role = "owner" if m is None else m.role
+    if g.token is not None and g.token.role and ROLE_RANK[g.token.role] < ROLE_RANK[role]:
+        role = g.token.role
+    g.tenant = tenant
+    g.actor = Actor(user_id=user.id, role=role, attributes=(m.attributes if m else {}) or {},
+                    token_id=g.token.id if g.token else None)
+    g.db = platform().open_session(tenant.id, write=request.method not in SAFE)
+
+
+def db():
+    return g.db
+
+
+def records():
+    return platform().records(g.db, g.tenant, g.actor)
+
+
+def metadata():
+    return platform().metadata(g.db, g.tenant, g.actor)
+
+
+@api.after_request
+def _commit(response):
+    s = getattr(g, "db", None)
+    if s is None:
+        return response
+    g.db = None
+    try:
+        if response.status_code < 400:
+            s.commit()
+        else:
+            s.rollback()
+    except IntegrityError as e:
+        s.rollback()
+        log.info("integrity error on commit: %s", e)
+        err = Conflict("the change conflicts with existing data (a unique value is already taken)",
+                       message_zh="修改与现有数据冲突(唯一值已被占用)")
+        response = jsonify(err.to_dict())
+        response.status_code = 409
+    finally:
+        s.close()
+    return response
+
+
+@api.teardown_request
+def _close(exc):
+    s = getattr(g, "db", None)
+    if s is not None:
+        s.rollback()
+        s.close()
+        g.db = None
+
+
+# -- errors ------------------------------------------------------------------------------
+
+def _error_response(err: ApiError):
+    resp = jsonify(err.to_dict())
+    resp.status_code = err.status
+    if err.status == 429 and "retry_after" in err.extra:
+        resp.headers["Retry-After"] = str(err.extra["retry_after"])
+    return resp
+
+
+@api.errorhandler(ApiError)
+def _api_error(err: ApiError):
+    return _error_response(err)
+
+
+@api.errorhandler(FilterError)
+def _filter_error(err: FilterError):
+    return _error_response(ApiError(err.message, message_zh=err.message_zh, code="bad_filter"))
+
+
+@api.errorhandler(FieldValueError)
+def _value_error(err: FieldValueError):
+    return _error_response(ValidationFailed(err.message, message_zh=err.message_zh))
+
+
+@api.errorhandler(IntegrityError)
+def _integrity(err):
+    log.info("integrity error: %s", err)
+    return _error_response(Conflict("the change conflicts with existing data (a unique value is already taken)",
+                                    message_zh="修改与现有数据冲突(唯一值已被占用)"))
+
+
+@api.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    words = {404: ("no such API route", "没有这个接口"), 405: ("this method is not allowed here", "此接口不支持该请求方法"),
+             413: ("the request body is too large", "请求内容过大"), 400: ("bad request", "请求有误")}
+    en, zh = words.get(err.code, (err.description or err.name, err.description or err.name))
+    e = ApiError(en, message_zh=zh, status=err.code, code=err.name.lower().replace(" ", "_"))
+    return _error_response(e)
+
+
+@api.errorhandler(OperationalError)
+def _db_busy(err):
+    log.warning("database unavailable or busy: %s", err)
+    e = ApiError("the database is busy or unavailable; try again shortly", message_zh="数据库繁忙或不可用,请稍后重试",
+                 status=503, code="unavailable", retry_after=2)
+    resp = _error_response(e)
+    resp.headers["Retry-After"] = "2"
+    return resp
+
+
+@api.errorhandler(Exception)
+def _unexpected(err):
+    error_id = getattr(g, "request_id", uuid.uuid4().hex[:12])
+    log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
+    e = ApiError(f"an unexpected error happened; it was logged with id {error_id}",
+                 message_zh=f"发生意外错误,已记录,编号 {error_id}", status=500, code="internal_error", error_id=error_id)
+    return _error_response(e)
+
+
+def int_arg(name: str, default: int | None = None, lo: int = 0, hi: int = 10**9) -> int | None:
+    v = request.args.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise ApiError(f"'{name}' must be a whole number", message_zh=f"'{name}' 应为整数", code="bad_parameter") from None
+    if not lo <= n <= hi:
+        raise ApiError(f"'{name}' must be between {lo} and {hi}", message_zh=f"'{name}' 应在 {lo} 到 {hi} 之间", code="bad_parameter")
+    return n
+
+
+def json_arg(name: str):
+    v = request.args.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return json.loads(v)
+    except ValueError:
+        raise ApiError(f"'{name}' must be JSON", message_zh=f"'{name}' 应为 JSON", code="bad_parameter") from None
+
+
+def version_arg(data: dict | None = None) -> int | None:
+    raw = request.headers.get("If-Match")
+    if raw:
+        raw = raw.strip().strip('"').removeprefix("W/").strip('"')
+        if not raw.isdigit():
+            raise ApiError("If-Match must be the record version", message_zh="If-Match 应为记录版本号", code="bad_parameter")
+        return int(raw)
+    if data is not None and "version" in data:
+        v = data["version"]
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValidationFailed("version must be a whole number", message_zh="version 应为整数",
+                                   errors=[field_error("/version", "must be a whole number", "应为整数")])
+        return v
+    return None

@@ -1,0 +1,54 @@
+"""The Flask app factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from datetime import timedelta
+
+from flask import Flask, jsonify
+
+from .config import load_config
+from .core import Platform
+from .json_provider import ZhongshuJSON
+
+
+def create_app(config: dict | None = None, platform: Platform | None = None) -> Flask:
+    cfg = load_config(config)
+    # `zhongshu` is a namespace package, so Flask is told where this app lives.
+    app = Flask("zhongshu.platform", static_folder=None, root_path=str(Path(__file__).parent),
+                instance_path=cfg["DATA_DIR"])
+    app.json_provider_class = ZhongshuJSON
+    app.json = ZhongshuJSON(app)
+    app.config.update(cfg)
+    app.config.update(
+        SECRET_KEY=cfg["SECRET_KEY"],
+        MAX_CONTENT_LENGTH=max(cfg["MAX_CONTENT_LENGTH"], cfg["ATTACHMENT_MAX_BYTES"] + 1024 * 1024),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg["SESSION_COOKIE_SECURE"],
+        SESSION_COOKIE_NAME="zhongshu_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+    )
+    zs = platform or Platform(cfg)
+    app.extensions["zhongshu"] = zs
+
+    from .api import api
+    app.register_blueprint(api)
+
+    @app.get("/api/v1/health")
+    def health():
+        return jsonify({"ok": True})
+
+    @app.errorhandler(404)
+    def not_found(_e):
+        return jsonify({"error": {"code": "not_found", "message": "not found", "message_zh": "找不到页面"}}), 404
+
+    @app.after_request
+    def security_headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app

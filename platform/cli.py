@@ -1,0 +1,180 @@
+"""The ``zhongshu`` command line (click, Flask CLI conventions).
+
+    zhongshu init            migrate, create the first admin and a demo tenant
+    zhongshu serve           run the server (embedded default: one process)
+    zhongshu migrate         apply database migrations
+    zhongshu user create     add a user; zhongshu tenant create: add a tenant
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+
+import click
+from sqlalchemy import select
+
+from .config import load_config
+from .core import Platform
+
+
+def _platform() -> Platform:
+    return Platform(load_config())
+
+
+@click.group()
+@click.version_option(package_name="zhongshu")
+def main():
+    """Zhongshu (中枢): a low-code order hub."""
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision):
+    """Apply database migrations of the system tables."""
+    from .migrations import upgrade
+
+    zs = _platform()
+    upgrade(zs.engine, revision)
+    click.echo(f"database at {revision}: {zs.engine.url.render_as_string(hide_password=True)}")
+
+
+def ensure_initialised(zs: Platform, *, admin_email: str, tenant_slug: str, tenant_name: str, quiet: bool = False) -> dict:
+    """Idempotent first start: migrations, an admin user and a demo tenant. The admin's
+    password is generated once and kept in the instance folder (mode 0600)."""
+    from pathlib import Path
+
+    from .migrations import upgrade
+    from .models import Tenant, User
+
+    upgrade(zs.engine)
+    cred_file = Path(zs.config["DATA_DIR"]) / "admin_credentials.json"
+    with zs.tenant_session(None) as s:
+        admin = s.scalar(select(User).where(User.email == admin_email))
+        tenant = s.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
+    created = {}
+    if admin is None:
+        password = secrets.token_urlsafe(12)
+        admin = zs.create_user(admin_email, password, name="Admin", superuser=True)
+        cred_file.write_text(json.dumps({"email": admin_email, "password": password}), "utf-8")
+        cred_file.chmod(0o600)
+        created["admin"] = True
+    if tenant is None:
+        tenant = zs.create_tenant(tenant_slug, tenant_name, owner_email=admin_email)
+        created["tenant"] = True
+    creds = json.loads(cred_file.read_text("utf-8")) if cred_file.exists() else {"email": admin_email, "password": "(set before)"}
+    return {"admin": admin, "tenant": tenant, "credentials": creds, "created": created}
+
+
+@main.command()
+@click.option("--admin-email", default="admin@example.com", show_default=True)
+@click.option("--tenant", "tenant_slug", default="demo", show_default=True)
+@click.option("--tenant-name", default="演示公司 Demo Co.", show_default=True)
+def init(admin_email, tenant_slug, tenant_name):
+    """Prepare the instance: database, first admin, demo tenant (safe to run again)."""
+    zs = _platform()
+    info = ensure_initialised(zs, admin_email=admin_email, tenant_slug=tenant_slug, tenant_name=tenant_name)
+    c = info["credentials"]
+    click.echo(f"instance folder: {zs.config['DATA_DIR']}")
+    click.echo(f"tenant: {info['tenant'].slug}")
+    click.echo(f"log in as {c['email']} with password {c['password']}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--init/--no-init", "do_init", default=True, help="prepare the instance first (idempotent)")
+def serve(host, port, threads, do_init):
+    """Run the server: API, UI, worker and scheduler in one process (waitress)."""
+    from waitress import serve as waitress_serve
+
+    from .app import create_app
+
+    zs = _platform()
+    if do_init:
+        info = ensure_initialised(zs, admin_email="admin@example.com", tenant_slug="demo", tenant_name="演示公司 Demo Co.")
+        c = info["credentials"]
+        click.echo(f"Zhongshu on http://{host}:{port}/  —  log in as {c['email']} / {c['password']}")
+    app = create_app(platform=zs)
+    waitress_serve(app, host=host, port=port, threads=threads, ident="zhongshu")
+
+
+@main.group()
+def user():
+    """Users."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default="")
+@click.option("--superuser", is_flag=True)
+@click.option("--tenant", "tenant_slug", default=None, help="add to this tenant")
+@click.option("--role", default="member", type=click.Choice(["owner", "admin", "builder", "member", "viewer"]))
+def user_create(email, password, name, superuser, tenant_slug, role):
+    """Create a user (and optionally add them to a tenant)."""
+    from .errors import ApiError
+
+    zs = _platform()
+    try:
+        u = zs.create_user(email, password, name=name, superuser=superuser)
+        if tenant_slug:
+            t = zs.tenant_by_slug(tenant_slug)
+            if t is None:
+                raise click.ClickException(f"no tenant {tenant_slug}")
+            zs.add_member(t.id, u.id, role)
+    except ApiError as e:
+        raise click.ClickException(e.message) from None
+    click.echo(f"created user {u.email}")
+
+
+@main.group()
+def tenant():
+    """Tenants."""
+
+
+@tenant.command("create")
+@click.argument("slug")
+@click.option("--name", default=None)
+@click.option("--owner", "owner_email", default=None, help="email of an existing user who owns it")
+@click.option("--timezone", "tz", default=None)
+def tenant_create(slug, name, owner_email, tz):
+    """Create a tenant (workspace)."""
+    from .errors import ApiError
+
+    zs = _platform()
+    try:
+        t = zs.create_tenant(slug, name or slug, timezone_name=tz, owner_email=owner_email)
+    except (ApiError, ValueError) as e:
+        raise click.ClickException(getattr(e, "message", str(e))) from None
+    click.echo(f"created tenant {t.slug} (id {t.id})")
+
+
+@tenant.command("list")
+def tenant_list():
+    from .models import Tenant
+
+    zs = _platform()
+    with zs.tenant_session(None) as s:
+        for t in s.scalars(select(Tenant).order_by(Tenant.id)):
+            click.echo(f"{t.id}\t{t.slug}\t{t.name}\t{t.timezone}")
+
+
+@main.command("schemas")
+@click.argument("folder", type=click.Path(file_okay=False))
+def export_schemas(folder):
+    """Write every published JSON Schema into FOLDER."""
+    from pathlib import Path
+
+    from .validation import all_schema_names, schema
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for n in all_schema_names():
+        (out / f"{n}.json").write_text(json.dumps(schema(n), ensure_ascii=False, indent=2), "utf-8")
+    click.echo(f"wrote {len(all_schema_names())} schemas to {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

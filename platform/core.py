@@ -1,0 +1,126 @@
+"""The platform object: database, schema cache, write hooks, and the services built on them.
+
+One instance per process (``app.extensions["zhongshu"]``); the CLI, the worker and the
+tests use it without Flask as well::
+
+    zs = Platform(load_config())
+    with zs.tenant_session(tenant_id, write=True) as s:
+        recs = zs.records(s, tenant, actor)
+        recs.create(recs.schema("orders"), {...})
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from .config import load_config
+from .db import make_engine, make_sessionmaker, writer
+from .fields.base import Ctx
+from .metadata import Metadata
+from .models import Base, Membership, Tenant, User
+from .storage.access import Actor
+from .storage.records import Hooks, Records
+from .storage.schema import SchemaCache
+from .tenancy import tenant_session
+
+
+class Platform:
+    def __init__(self, config: dict | None = None):
+        self.config = config if config is not None else load_config()
+        self.engine = make_engine(self.config["DATABASE_URL"])
+        self.Session = make_sessionmaker(self.engine)
+        self.WriteSession = make_sessionmaker(writer(self.engine))
+        self.cache = SchemaCache()
+        self.hooks = Hooks()
+        self.dialect = self.engine.dialect.name
+        #: Started services (worker, scheduler) register a stop function here.
+        self.stoppers: list = []
+
+    # -- schema ----------------------------------------------------------------------
+    def create_all(self) -> None:
+        """Creates the system tables directly (tests); production uses ``zhongshu migrate``."""
+        Base.metadata.create_all(self.engine)
+
+    def migrate(self) -> None:
+        from .migrations import upgrade
+
+        upgrade(self.engine)
+
+    # -- sessions --------------------------------------------------------------------
+    @contextmanager
+    def tenant_session(self, tenant_id: int | None, *, write: bool = False):
+        """A session whose queries see only this tenant's rows; commits on success."""
+        s = tenant_session(self.WriteSession if write else self.Session, tenant_id)
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def open_session(self, tenant_id: int | None, *, write: bool = False):
+        """A tenant-scoped session the caller commits and closes (one per API request)."""
+        return tenant_session(self.WriteSession if write else self.Session, tenant_id)
+
+    def ctx(self, tenant: Tenant, actor: Actor, now: datetime | None = None) -> Ctx:
+        return Ctx(tz=ZoneInfo(tenant.timezone or self.config["TIMEZONE"]), user_id=actor.user_id,
+                   now=now or datetime.now(timezone.utc).replace(tzinfo=None), locale=tenant.locale,
+                   user_attributes=actor.attributes, dialect=self.dialect)
+
+    def records(self, session, tenant: Tenant, actor: Actor, *, now: datetime | None = None) -> Records:
+        return Records(session, tenant_id=tenant.id, actor=actor, ctx=self.ctx(tenant, actor, now), cache=self.cache, hooks=self.hooks)
+
+    def metadata(self, session, tenant: Tenant, actor: Actor) -> Metadata:
+        return Metadata(session, tenant_id=tenant.id, user_id=actor.user_id, cache=self.cache, ctx=self.ctx(tenant, actor))
+
+    # -- tenants and users -----------------------------------------------------------
+    def tenant_by_slug(self, slug: str) -> Tenant | None:
+        with self.tenant_session(None) as s:
+            return s.scalar(select(Tenant).where(Tenant.slug == slug))
+
+    def create_tenant(self, slug: str, name: str, *, timezone_name: str | None = None, locale: str | None = None,
+                      owner_email: str | None = None) -> Tenant:
+        from .auth import validate_slug
+
+        validate_slug(slug)
+        with self.tenant_session(None, write=True) as s:
+            t = Tenant(slug=slug, name=name, timezone=timezone_name or self.config["TIMEZONE"],
+                       locale=locale or self.config["LOCALE"], settings={})
+            s.add(t)
+            s.flush()
+            if owner_email:
+                u = s.scalar(select(User).where(User.email == owner_email.lower()))
+                if u is None:
+                    raise ValueError(f"no user {owner_email}")
+                s.add(Membership(tenant_id=t.id, user_id=u.id, role="owner", attributes={}))
+            return t
+
+    def create_user(self, email: str, password: str | None, *, name: str = "", superuser: bool = False) -> User:
+        from .auth import hash_password, validate_email, validate_password
+
+        validate_email(email)
+        if password is not None:
+            validate_password(password)
+        with self.tenant_session(None, write=True) as s:
+            u = User(email=email.lower(), name=name or email.split("@")[0],
+                     password_hash=hash_password(password) if password else None, is_superuser=superuser)
+            s.add(u)
+            s.flush()
+            return u
+
+    def add_member(self, tenant_id: int, user_id: int, role: str, attributes: dict | None = None) -> None:
+        with self.tenant_session(tenant_id, write=True) as s:
+            s.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role, attributes=attributes or {}))
+
+    def close(self) -> None:
+        for stop in reversed(self.stoppers):
+            try:
+                stop()
+            except Exception:  # pragma: no cover - best effort on shutdown
+                pass
+        self.engine.dispose()
