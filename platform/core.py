@@ -29,7 +29,7 @@ from .tenancy import tenant_session
 
 class Platform:
     def __init__(self, config: dict | None = None):
-        self.config = config if config is not None else load_config()
+        self.config = load_config(config)
         self.engine = make_engine(self.config["DATABASE_URL"])
         self.Session = make_sessionmaker(self.engine)
         self.WriteSession = make_sessionmaker(writer(self.engine))
