@@ -19,7 +19,7 @@ from . import typesys as ty
 from .errors import ExpressionError
 from .functions import FUNCTIONS, Function, _unit
 from .schema import Schema
-from .values import (DEFAULT_CONTEXT, MAX_BRACKET_DEPTH, MAX_DEPTH, MAX_LIST, MAX_NODES,
+from .values import (DEFAULT_CONTEXT, MAX_BRACKET_DEPTH, charge, MAX_DEPTH, MAX_LIST, MAX_NODES,
                      MAX_SOURCE_LENGTH, MAX_STRING, MAX_SUB_DEPTH, EvalContext, State, check_list,
                      check_str, cmp_ge, cmp_gt, cmp_le, cmp_lt, contains, index_value, is_blank,
                      op_add, op_div, op_floordiv, op_mod, op_mul, op_pow, op_sub, parse_datetime_text,
@@ -356,7 +356,8 @@ class _Compiler:
         except Exception:
             return self.error(node, "eval_error", "This part of the expression cannot be computed.",
                               "表达式的这一部分无法计算。")
-        folded = _const_cn(v, cn.t if v is not None else ty.NULL)
+        t = cn.t if cn.t.kind not in ("any", "null") else _type_of_value(v)
+        folded = _const_cn(v, t if v is not None else ty.NULL)
         return folded
 
     def visit_UnaryOp(self, node) -> Cn:
@@ -562,11 +563,8 @@ class _Compiler:
         """created > '2024-06-01': parse the text literal as a date once, at compile time."""
         def conv(date_side: Cn, lit: Cn):
             if date_side.t.kind in ("date", "datetime") and lit.is_const and type(lit.const) is str:
-                try:
-                    v = parse_datetime_text(lit.const, State(DEFAULT_CONTEXT))
-                except ExpressionError:
-                    return lit
-                if type(v) is _dt.date:
+                v = _parse_date_literal(lit.const)
+                if v is not None:
                     return _const_cn(v)
             return lit
         return conv(b, a), conv(a, b)
@@ -740,6 +738,20 @@ class _Compiler:
                         flags=self.flags, budget=self.budget, sub_depth=self.sub_depth + 1, prefix=prefix)
         sub.flags = self.flags
         return _compile_tree(sub, text, in_sub=True)
+
+
+def _parse_date_literal(text: str):
+    """'2024-06-01' -> date; '2024-06-01 20:00' -> naive datetime (tenant local time at run time)."""
+    t = text.strip().replace("/", "-")
+    try:
+        if len(t) <= 10:
+            return _dt.date.fromisoformat(t)
+        d = _dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is not None:
+        d = d.astimezone(_dt.timezone.utc)
+    return d
 
 
 def check_str_error(pos):
@@ -1057,7 +1069,7 @@ def _build_rows(c: _Compiler, node, spec):
             rs = rows_f(r, s)
             if type(rs) is not list:
                 return False
-            s.charge(len(rs) + 1)
+            charge(s, len(rs) + 1)
             for row in rs:
                 if type(row) is dict and cond(row, s):
                     return True
@@ -1068,7 +1080,7 @@ def _build_rows(c: _Compiler, node, spec):
             rs = rows_f(r, s)
             if type(rs) is not list:
                 return True
-            s.charge(len(rs) + 1)
+            charge(s, len(rs) + 1)
             for row in rs:
                 if type(row) is dict and not cond(row, s):
                     return False
@@ -1079,7 +1091,7 @@ def _build_rows(c: _Compiler, node, spec):
             rs = rows_f(r, s)
             if type(rs) is not list:
                 return []
-            s.charge(len(rs) + 1)
+            charge(s, len(rs) + 1)
             return [row for row in rs if type(row) is dict and cond(row, s)]
         t = rt
     return Cn(f, t, path=rows.path)
@@ -1110,7 +1122,7 @@ def _build_changed(c, node, spec):
         return err
 
     def f(r, s):
-        ctx = s.ctx
+        ctx = s[0]
         if ctx.changed_fields is not None:
             return key in ctx.changed_fields
         prev = ctx.previous
@@ -1126,7 +1138,7 @@ def _build_previous(c, node, spec):
         return err
 
     def f(r, s):
-        prev = s.ctx.previous
+        prev = s[0].previous
         return prev.get(key) if prev else None
     return Cn(f, ty.of_field(c.schema[key]), field=c.schema[key])
 
@@ -1275,17 +1287,7 @@ class CompiledExpression:
 
     def evaluate(self, record=None, ctx: EvalContext | None = None):
         """Evaluate against a record dict; raises ExpressionError (only) on problems."""
-        # States are recycled through a free list (list.pop/append are atomic), which is
-        # much cheaper than building one per call and stays safe across threads.
-        try:
-            s = _POOL.pop()
-        except IndexError:
-            s = State(DEFAULT_CONTEXT)
-        s.ctx = ctx if ctx is not None else DEFAULT_CONTEXT
-        s.steps = 0
-        s.next_check = 0
-        s.deadline = None
-        s._now = None
+        s = [ctx if ctx is not None else DEFAULT_CONTEXT, 0, 0, None, None]   # see values.State
         try:
             v = self._fn(record if record is not None else {}, s)
         except ExpressionError:
@@ -1297,11 +1299,7 @@ class CompiledExpression:
         except Exception as e:  # a bug or bad input data: still a clean ExpressionError
             raise ExpressionError("eval_error", f"The expression could not be evaluated ({type(e).__name__}).",
                                   "表达式计算出错。") from None
-        finally:
-            s.ctx = None
-            if len(_POOL) < 64:
-                _POOL.append(s)
-        if type(v) is float and (v != v or v in (_INF, _NINF)):
+        if type(v) is float and (v != v or v == _INF or v == _NINF):
             raise ExpressionError("limit", "The result is too large (overflow).", "结果太大（溢出）。")
         return v
 
@@ -1309,9 +1307,9 @@ class CompiledExpression:
         return f"<CompiledExpression {self.source!r} -> {self.result_type}>"
 
 
-_POOL: list = []
 _INF = float("inf")
 _NINF = float("-inf")
+
 
 
 def _compile_uncached(source, schema: Schema):

@@ -18,7 +18,7 @@ from decimal import Decimal
 from . import typesys as ty
 from .errors import ExpressionError, limit_error, type_error
 from .schema import FieldInfo, Schema
-from .values import (MAX_STRING, State, add_months, as_datetime, check_str, contains, fmt_number,
+from .values import (MAX_STRING, State, charge, state_now, state_tz, add_months, as_datetime, check_str, contains, fmt_number,
                      is_blank, kind_of, kind_zh, local_date, num_pair, parse_number,
                      round_half_up, round_to_multiple, to_date_value, to_number, to_text, UTC)
 
@@ -140,7 +140,7 @@ def _flat_values(args, s: State | None = None):
     for a in args:
         if type(a) is list or type(a) is tuple:
             if s is not None:
-                s.charge(len(a))
+                charge(s, len(a))
             for x in a:
                 yield x
         else:
@@ -295,7 +295,7 @@ def _fn_join(s, lst, sep=", "):
         return ""
     if type(lst) is not list:
         lst = [lst]
-    s.charge(len(lst))
+    charge(s, len(lst))
     return check_str(to_text(sep, s).join(to_text(x, s) for x in lst if not is_blank(x)))
 
 
@@ -383,7 +383,7 @@ def _fn_trim(s, v):
     examples=[("CONTAINS(address_text, '杭州')", True), ("CONTAINS(tags, '加急')", True)])
 def _fn_contains(s, hay, needle):
     if type(hay) is list:
-        s.charge(len(hay))
+        charge(s, len(hay))
     return contains(hay, needle)
 
 
@@ -450,7 +450,7 @@ _DATE_TOKENS = re.compile(r"YYYY|YY|MM|M|DD|D|HH|H|mm|ss")
 
 def _format_date(v, fmt: str, s: State) -> str:
     if type(v) is _dt.datetime:
-        v = as_datetime(v, s).astimezone(s.tz)
+        v = as_datetime(v, s).astimezone(state_tz(s))
     parts = {"YYYY": lambda d: f"{d.year:04d}", "YY": lambda d: f"{d.year % 100:02d}",
              "MM": lambda d: f"{d.month:02d}", "M": lambda d: str(d.month),
              "DD": lambda d: f"{d.day:02d}", "D": lambda d: str(d.day),
@@ -523,7 +523,7 @@ def _fn_value(v):
     zh="当前日期时间（同一次计算中保持不变）。",
     examples=[("NOW()", _dt.datetime(2024, 6, 2, 2, 0, tzinfo=UTC))])
 def _fn_now(s):
-    return s.now
+    return state_now(s)
 
 
 @fn("TODAY", min_args=0, max_args=0, returns=ty.DATE, category="date", needs_state=True,
@@ -531,7 +531,7 @@ def _fn_now(s):
     en="Today's date in the tenant timezone.", zh="租户时区下的今天日期。",
     examples=[("TODAY()", _dt.date(2024, 6, 2))])
 def _fn_today(s):
-    return s.now.astimezone(s.tz).date()
+    return state_now(s).astimezone(state_tz(s)).date()
 
 
 @fn("DATE", min_args=1, max_args=3, params=("any", "number", "number"), returns=ty.DATE,
@@ -594,7 +594,7 @@ def _fn_dateadd(s, d, n, unit="days"):
             months = int(n) * (12 if unit == "years" else 1)
             if type(d) is _dt.date:
                 return add_months(d, months)
-            local = d.astimezone(s.tz)
+            local = d.astimezone(state_tz(s))
             moved = add_months(local.date(), months)
             return _dt.datetime.combine(moved, local.timetz()).astimezone(UTC)
         if unit in ("days", "weeks"):
@@ -674,7 +674,7 @@ def _date_part(name, part, en, zh, example):
         if v is None:
             return None
         if type(v) is _dt.datetime:
-            v = as_datetime(v, s).astimezone(s.tz)
+            v = as_datetime(v, s).astimezone(state_tz(s))
         return part(v)
     fn(name, min_args=1, max_args=1, params=("date",), returns=ty.NUMBER, category="date",
        needs_state=True, signature=f"{name}(date)", en=en, zh=zh, examples=[example])(impl)

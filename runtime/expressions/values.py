@@ -87,42 +87,41 @@ class EvalContext:
 DEFAULT_CONTEXT = EvalContext()
 
 
-class State:
-    """Per-evaluation state: the context, the wall-clock 'now' and the work budget."""
+# Per-evaluation state is a plain list -- the cheapest object to create per call:
+#   [ctx, steps, next_time_check, deadline, now]
+_CTX, _STEPS, _NEXT, _DEADLINE, _NOW = range(5)
 
-    __slots__ = ("ctx", "steps", "next_check", "deadline", "_now")
 
-    def __init__(self, ctx: EvalContext):
-        self.ctx = ctx
-        self.steps = 0
-        self.next_check = 0
-        self.deadline = None
-        self._now = None
+def State(ctx: EvalContext) -> list:
+    """A fresh per-evaluation state (context, work counter, deadline, cached 'now')."""
+    return [ctx, 0, 0, None, None]
 
-    def charge(self, n: int = 1) -> None:
-        """Count ``n`` units of work; raise a limit error when over budget or over time."""
-        self.steps += n
-        if self.steps > self.ctx.max_steps:
-            raise limit_error("The expression did too much work (step limit reached).",
-                              "表达式计算量过大（超出步数上限）。")
-        if self.steps >= self.next_check:
-            now = time.monotonic()
-            if self.deadline is None:
-                self.deadline = now + self.ctx.timeout
-            elif now > self.deadline:
-                raise limit_error("The expression took too long to evaluate.",
-                                  "表达式计算超时。")
-            self.next_check = self.steps + 2000
 
-    @property
-    def now(self) -> _dt.datetime:
-        if self._now is None:
-            self._now = self.ctx.now or _dt.datetime.now(UTC)
-        return self._now
+def charge(s: list, n: int = 1) -> None:
+    """Count ``n`` units of work; raise a limit error when over budget or over time."""
+    steps = s[1] = s[1] + n
+    ctx = s[0]
+    if steps > ctx.max_steps:
+        raise limit_error("The expression did too much work (step limit reached).",
+                          "表达式计算量过大（超出步数上限）。")
+    if steps >= s[2]:
+        now = time.monotonic()
+        if s[3] is None:
+            s[3] = now + ctx.timeout
+        elif now > s[3]:
+            raise limit_error("The expression took too long to evaluate.", "表达式计算超时。")
+        s[2] = steps + 2000
 
-    @property
-    def tz(self):
-        return self.ctx.tzinfo
+
+def state_now(s: list) -> _dt.datetime:
+    """NOW(): the context's time, or the wall clock read once per evaluation."""
+    if s[4] is None:
+        s[4] = s[0].now or _dt.datetime.now(UTC)
+    return s[4]
+
+
+def state_tz(s: list):
+    return s[0].tzinfo
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,7 +328,7 @@ def to_text(v, s: State | None = None) -> str:
     if t is int or t is float or t is Decimal:
         return fmt_number(v)
     if t is _dt.datetime:
-        tz = s.tz if s is not None else UTC
+        tz = state_tz(s) if s is not None else UTC
         if v.tzinfo is None:
             v = v.replace(tzinfo=UTC)
         return v.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
@@ -379,7 +378,7 @@ def parse_datetime_text(v: str, s: State):
             raise type_error(f"{short(v)} is not a date (use 2024-06-01 or 2024-06-01 10:30).",
                              f"{short(v)} 不是有效日期（请写成 2024-06-01 或 2024-06-01 10:30）。") from None
     if d.tzinfo is None:
-        d = d.replace(tzinfo=s.tz)
+        d = d.replace(tzinfo=state_tz(s))
     return d.astimezone(UTC)
 
 
@@ -387,7 +386,7 @@ def to_date_value(v, s: State, fn: str = ""):
     """Accept date / aware datetime / ISO text; blank -> None."""
     t = type(v)
     if t is _dt.datetime:
-        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+        return v if v.tzinfo is not None else as_datetime(v, s)
     if t is _dt.date:
         return v
     if v is None:
@@ -399,17 +398,18 @@ def to_date_value(v, s: State, fn: str = ""):
 
 
 def as_datetime(v, s: State) -> _dt.datetime:
-    """A date becomes midnight of that day in the tenant timezone."""
+    """A date becomes midnight of that day in the tenant timezone; a datetime without a
+    timezone (e.g. the literal '2024-06-01 20:00') is tenant local time."""
     if type(v) is _dt.date:
-        return _dt.datetime(v.year, v.month, v.day, tzinfo=s.tz).astimezone(UTC)
+        return _dt.datetime(v.year, v.month, v.day, tzinfo=state_tz(s)).astimezone(UTC)
     if v.tzinfo is None:
-        return v.replace(tzinfo=UTC)
+        return v.replace(tzinfo=state_tz(s)).astimezone(UTC)
     return v
 
 
 def local_date(v, s: State) -> _dt.date:
     if type(v) is _dt.datetime:
-        return as_datetime(v, s).astimezone(s.tz).date()
+        return as_datetime(v, s).astimezone(state_tz(s)).date()
     return v
 
 
@@ -669,7 +669,7 @@ def walk_path(v, keys, s):
         if t is dict:
             v = v.get(k)
         elif t is list:
-            s.charge(len(v))
+            charge(s, len(v))
             out = []
             for item in v:
                 if type(item) is dict:
