@@ -98,9 +98,9 @@ def build_message(data: dict, cfg: dict, idempotency_key: str) -> EmailMessage:
     html = render(data["html"], v, what="input/html") if data.get("html") else None
     if text is None and html is None:
         raise PermanentError("input needs text or html", code="invalid_input")
-    msg.set_content(text if text is not None else "This message is HTML only.", charset="utf-8")
+    msg.set_content(text if text is not None else "This message is HTML only.", charset="utf-8", cte="base64")
     if html is not None:
-        msg.add_alternative(html, subtype="html", charset="utf-8")
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     return msg
 
 

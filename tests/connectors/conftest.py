@@ -20,7 +20,8 @@ class LocalServer:
         def app(request: Request):
             body = request.get_data()
             self.requests.append({"method": request.method, "path": request.path,
-                                  "args": request.args.to_dict(), "headers": dict(request.headers),
+                                  "args": request.args.to_dict(),
+                                  "query": request.environ.get("QUERY_STRING", ""), "headers": dict(request.headers),
                                   "body": body})
             return self.handler(request)
 
