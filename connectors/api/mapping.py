@@ -286,7 +286,7 @@ def _apply_step(step: dict, value: Any, ctx: dict) -> Any:
         return step.get("default") if _empty(value) else value
     if op == "template":
         return render(step.get("template", "{{ value }}"), {**ctx["vars"], "value": value},
-                      what="template")
+                      what="template", strict=False)
     if _empty(value) and op not in ("to_bool", "lookup", "sum", "join"):
         return value  # empty stays empty; "required"/"default" decide about it
     if op == "to_number":
@@ -488,7 +488,7 @@ class FieldMapping:
                 if "const" in spec:
                     value = copy.deepcopy(spec["const"])
                 elif "template" in spec:
-                    value = render(spec["template"], vars_, what="template")
+                    value = render(spec["template"], vars_, what="template", strict=False)
                 else:
                     paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
                     value = None

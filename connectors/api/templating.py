@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import PermanentError
@@ -17,26 +17,28 @@ def _tojson(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-@lru_cache(maxsize=1)
-def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                        keep_trailing_newline=True)
+@lru_cache(maxsize=2)
+def environment(strict: bool = True) -> ImmutableSandboxedEnvironment:
+    """Strict (messages, request bodies): a typo in a variable name is an error.
+    Lenient (field mappings): a field missing from a payload renders as empty."""
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined if strict else ChainableUndefined,
+                                        autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = _tojson  # unicode-preserving, no HTML escaping
     return env
 
 
 @lru_cache(maxsize=512)
-def _compile(source: str):
-    return environment().from_string(source)
+def _compile(source: str, strict: bool = True):
+    return environment(strict).from_string(source)
 
 
 class TemplateRenderError(PermanentError):
     code = "template_error"
 
 
-def render(source: str, data: dict, *, what: str = "template") -> str:
+def render(source: str, data: dict, *, what: str = "template", strict: bool = True) -> str:
     try:
-        return _compile(source).render(**data)
+        return _compile(source, strict).render(**data)
     except TemplateError as exc:
         raise TemplateRenderError(f"{what}: {type(exc).__name__}: {exc}") from None
 

@@ -219,8 +219,10 @@ def test_paths_support_indexes_quotes_and_wildcards():
 
 def test_templates_are_sandboxed():
     m = {"table": "orders", "fields": {"x": {"template": "{{ payload.__class__.__mro__ }}"}}}
-    with pytest.raises(MappingError, match="fields.x.template"):
-        FieldMapping(m).apply({})
+    assert FieldMapping(m).apply({}).values["x"] == ""  # internals are invisible
+    m = {"table": "orders", "fields": {"x": {"template": "{{ payload.update({'a': 1}) }}"}}}
+    with pytest.raises(MappingError, match="fields.x.template: .*SecurityError"):
+        FieldMapping(m).apply({})  # and the data cannot be mutated
 
 
 # ------------------------------------------------------------------------------ secrets
