@@ -23,7 +23,7 @@ from ..storage.access import ROLE_RANK, Actor
 log = logging.getLogger("zhongshu.api")
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 SAFE = {"GET", "HEAD", "OPTIONS"}
-PUBLIC_ENDPOINTS = {"api_v1.login", "api_v1.schema_doc", "api_v1.openapi", "api_v1.field_types", "api_v1.health"}
+PUBLIC_ENDPOINTS = {"api_v1.login", "api_v1.schema_doc", "api_v1.schema_index", "api_v1.openapi", "api_v1.field_types", "api_v1.health"}
 
 
 def platform():

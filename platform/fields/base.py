@@ -96,6 +96,10 @@ class FieldType:
     def column_type(self, spec: FieldSpec) -> TypeEngine | None:
         raise NotImplementedError
 
+    def has_column(self, spec: FieldSpec) -> bool:
+        """Whether values live in a column of this table (own or system column)."""
+        return self.storage == "system" or (self.storage == "column" and self.column_type(spec) is not None)
+
     def physical_column(self, spec: FieldSpec) -> str:
         return spec.physical or f"f_{spec.id}"
 

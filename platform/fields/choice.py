@@ -159,6 +159,9 @@ class MultiSelect(SelectBase):
             oid = self.option_id(v, spec)
             if oid not in ids:
                 ids.append(oid)
+        # Canonical order = the options' order, so equal selections store equal text.
+        order = {c["id"]: i for i, c in enumerate(self.choices(spec))}
+        ids.sort(key=lambda i: order.get(i, len(order)))
         return json.dumps(ids) if ids else None
 
     def from_storage(self, value, spec, ctx):

@@ -109,8 +109,8 @@ class Records:
         for spec in schema.fields.values():
             if spec.api_name in access.hidden or (fields is not None and spec.api_name not in fields):
                 continue
-            if spec.type.storage == "none":
-                continue
+            if not spec.type.has_column(spec):
+                continue  # sub-tables and to-many links are attached by _attach_related
             value = spec.type.from_storage(m[spec.column_name], spec, self.ctx)
             if spec.api_name in access.masked and hasattr(spec.type, "mask"):
                 value = spec.type.mask(value, spec)
