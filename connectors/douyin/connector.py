@@ -236,7 +236,7 @@ class DouyinShopConnector(Connector):
         # order_detail: refresh first if the token is (about to be) expired
         upd = None
         exp = creds.get("access_token_expires_at")
-        if creds.get("refresh_token") and (not creds.get("access_token") or (exp and exp - time.time() < 300)):
+        if creds.get("refresh_token") and (not creds.get("access_token") or (exp is not None and exp - time.time() < 300)):
             upd = self.execute("refresh_token", {}, cfg, creds, idempotency_key=idempotency_key).credentials_update
             creds = {**creds, **upd}
         out = self.call("order.orderDetail", {"shop_order_id": data["order_id"]}, cfg, creds)
