@@ -12,6 +12,7 @@ import ast
 import datetime as _dt
 import difflib
 import threading
+import warnings
 from collections import Counter, OrderedDict
 from decimal import Decimal
 
@@ -24,6 +25,9 @@ from .values import (DEFAULT_CONTEXT, MAX_BRACKET_DEPTH, charge, MAX_DEPTH, MAX_
                      check_str, cmp_ge, cmp_gt, cmp_le, cmp_lt, contains, index_value, is_blank,
                      op_add, op_div, op_floordiv, op_mod, op_mul, op_pow, op_sub, parse_datetime_text,
                      parse_number, type_error, values_equal, walk_path)
+
+# The parser warns about things like "1(2)"; those texts get a proper error from us instead.
+warnings.filterwarnings("ignore", category=SyntaxWarning, module="<expression>")
 
 _NOCONST = object()
 _MAX_ERRORS = 50
@@ -1223,7 +1227,7 @@ def _compile_tree(c: _Compiler, text: str, in_sub=False) -> Cn | None:
         return fail("limit", "The expression is nested too deeply (too many brackets).",
                     "表达式嵌套太深（括号过多）。")
     try:
-        tree = ast.parse("(\n" + text + "\n)", mode="eval")
+        tree = ast.parse("(\n" + text + "\n)", filename="<expression>", mode="eval")
     except SyntaxError as e:
         line = (e.lineno or 2) - 1
         line = min(max(line, 1), len(c.src.lines))

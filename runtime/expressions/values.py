@@ -678,6 +678,8 @@ def walk_path(v, keys, s):
                         out.extend(x)
                     else:
                         out.append(x)
+                else:                       # keep positions: a blank row gives a blank
+                    out.append(None)
             v = out
         else:
             return None
