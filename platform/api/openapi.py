@@ -87,10 +87,13 @@ QUERY_PARAMS: dict[str, dict] = {
     "audit_limit": {"name": "limit", "description": "Entries per page (newest first).",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
     "before": {"description": "Only entries with an id lower than this (the next page).", "schema": {"type": "integer", "minimum": 1}},
-    # Reserved for the import/export routes (io_routes.py), described here so that they can
-    # be referenced when those routes get their entries.
-    "format": {"description": "File format.", "schema": {"type": "string", "enum": ["csv", "xlsx", "json"]}},
+    "format": {"description": "File format (default csv; CSV streams, xlsx is limited to one sheet).",
+               "schema": {"type": "string", "enum": ["csv", "xlsx"], "default": "csv"}},
     "view": {"description": "A view (api_name or id) whose filter, sorts and columns apply.", "schema": STR},
+    "header": {"description": "Column headings: the field labels (in `locale`) or the api names.",
+               "schema": {"type": "string", "enum": ["label", "api_name"], "default": "label"}},
+    "locale": {"description": "Locale of labels and choice texts (default: the user's, else the tenant's).",
+               "schema": {"type": "string", "example": "zh-CN"}},
 }
 
 HEADER_PARAMS: dict[str, dict] = {
@@ -367,6 +370,27 @@ OPERATIONS: dict[str, dict] = {
     "api_v1.aggregate_records": {
         "summary": "Group and aggregate (count, sum, avg, min, max, count_distinct)", "tags": ["records"],
         "body": ref("AggregateRequest"), "response": ref("AggregateResult")},
+    # import / export (io_routes.py; formats in docs/import-export.md)
+    "api_v1.export_records": {
+        "summary": "Export a table or view as CSV or XLSX", "tags": ["import/export"],
+        "description": "Bad filters and missing permissions fail as JSON before any byte is sent; CSV then streams.",
+        "query": ["format", "view", "filter", "q", "sort", "fields", "header", "locale"],
+        "response_types": {"text/csv": {"type": "string"},
+                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                               {"type": "string", "contentMediaType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}}},
+    "api_v1.import_file": {
+        "summary": "Import a spreadsheet (.csv or .xlsx) into a table", "tags": ["import/export"],
+        "description": "All-or-nothing (400 `import_failed` with per-row errors) unless `skip_invalid`; `dry_run` "
+                       "validates and reports without saving. 201 when records were created.",
+        "body": obj({"file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                     "mapping": {"type": "string", "description": "JSON {column heading: field api_name}"},
+                     "skip_invalid": {"type": "string", "enum": ["true", "false"]},
+                     "dry_run": {"type": "string", "enum": ["true", "false"]}}, ["file"]),
+        "body_type": "multipart/form-data",
+        "response": obj({"ok": BOOL, "dry_run": BOOL, "skip_invalid": BOOL, "format": STR, "rows": INT, "valid": INT,
+                         "invalid": INT, "created": INT, "skipped": INT, "would_create": INT,
+                         "errors": arr(obj({"row": INT, "column": {"type": ["string", "null"]}}, additionalProperties=True))},
+                        additionalProperties=True)},
     # attachments
     "api_v1.upload_attachment": {
         "summary": "Upload a file (multipart field `file`)", "tags": ["attachments"],
@@ -485,7 +509,10 @@ def _operation(endpoint: str, method: str, params: list[tuple[str, str]], op_id:
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {}}}}
     status = str(d.get("status", 200))
     success: dict = {"description": "Success"}
-    success["content"] = {d.get("response_type", "application/json"): {"schema": d.get("response", {})}}
+    if d.get("response_types"):
+        success["content"] = {t: {"schema": sch} for t, sch in d["response_types"].items()}
+    else:
+        success["content"] = {d.get("response_type", "application/json"): {"schema": d.get("response", {})}}
     if d.get("response_headers"):
         success["headers"] = {h: {"$ref": f"#/components/headers/{h}"} for h in d["response_headers"]}
     op["responses"] = {status: success}

@@ -9,9 +9,13 @@ from referencing.jsonschema import DRAFT202012
 
 from zhongshu.platform.api.openapi import OPERATIONS, openapi_path
 
-from ..conftest import ORDERS
 
 IGNORED = {"HEAD", "OPTIONS"}
+ORDERS = {"api_name": "orders", "label": {"zh-CN": "订单", "en": "Orders"}, "fields": [
+    {"api_name": "status", "type": "single_select", "options": {"choices": [{"label": "待付款"}, {"label": "已付款"}]}},
+    {"api_name": "amount", "type": "currency", "options": {"decimals": 2}},
+    {"api_name": "items", "type": "sub_table", "options": {"fields": [{"api_name": "sku", "type": "text", "required": True}]}},
+]}
 
 
 @pytest.fixture
