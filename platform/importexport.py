@@ -561,6 +561,7 @@ def plan_columns(records: Records, schema: TableSchema, header: list[str], mappi
                 errors.append(field_error(ptr, f"you may not change '{target}'", f"你没有修改 '{target}' 的权限", code="read_only"))
             else:
                 chosen[i] = spec
+    explicit = set(chosen)
     for i, h in enumerate(header):
         if i in chosen or i in ignored or not h:
             continue
@@ -584,7 +585,8 @@ def plan_columns(records: Records, schema: TableSchema, header: list[str], mappi
     for name, idx in targets.items():
         if len(idx) > 1:
             cols = ", ".join(f"{header[i]} ({column_letter(i)})" for i in sorted(idx))
-            errors.append(field_error(f"/mapping/{header[idx[1]]}", f"columns {cols} all go to field '{name}'; keep one",
+            named = [i for i in sorted(idx) if i in explicit] or sorted(idx)[1:]
+            errors.append(field_error(f"/mapping/{header[named[0]]}", f"columns {cols} all go to field '{name}'; keep one",
                                       f"列 {cols} 都对应字段 '{name}',只能保留一列", code="duplicate_target"))
     if errors:
         raise ValidationFailed(f"the column mapping has problems: {errors[0]['message']}",
