@@ -1,5 +1,6 @@
 """Plugins are discovered from the `zhongshu.connectors` entry point group; broken ones are
 reported and isolated. The plugins are real distributions installed with pip."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,9 @@ def installed(tmp_path, monkeypatch):
     def install(name):
         target = tmp_path / f"site-{name}"
         target.mkdir()
-        pip_install(HERE / name, target)
+        src = tmp_path / f"src-{name}"  # build from a copy: no build/ or egg-info in the repo
+        shutil.copytree(HERE / name, src)
+        pip_install(src, target)
         monkeypatch.syspath_prepend(str(target))
         return target
     yield install
