@@ -28,6 +28,7 @@ from .values import (DEFAULT_CONTEXT, MAX_BRACKET_DEPTH, charge, MAX_DEPTH, MAX_
 
 # The parser warns about things like "1(2)"; those texts get a proper error from us instead.
 warnings.filterwarnings("ignore", category=SyntaxWarning, module="<expression>")
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="<expression>")
 
 _NOCONST = object()
 _MAX_ERRORS = 50
