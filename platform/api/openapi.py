@@ -182,7 +182,7 @@ COMPONENT_SCHEMAS: dict[str, dict] = {
     }, additionalProperties=False),
     "AggregateRequest": obj({
         "filter": ref("filter"), "group_by": arr(ref("dashboard/$defs/group"), maxItems=2),
-        "metrics": arr(ref("dashboard/$defs/metric"), minItems=1),
+        "metrics": arr(ref("dashboard/$defs/metric"), minItems=1, maxItems=5),
         "limit": {"type": "integer", "minimum": 1, "maximum": 1000}, "order": {"enum": ["asc", "desc"]},
         "view": {"type": "string", "description": "a view whose filter is ANDed with `filter`"},
     }, additionalProperties=False),
