@@ -160,8 +160,9 @@ def export_columns(records: Records, schema: TableSchema, fields: list[str] | No
 
 
 def iter_records(records: Records, schema: TableSchema, query: Query, columns: list[ExportColumn],
-                 page_size: int = EXPORT_PAGE) -> Iterator[dict]:
+                 page_size: int | None = None) -> Iterator[dict]:
     """Every record matching ``query``, one page at a time (keyset cursor, never OFFSET)."""
+    page_size = page_size or EXPORT_PAGE
     wanted = [c.name for c in columns if c.spec is not None and c.name in schema.fields]
     q = replace(query, limit=page_size, cursor=None, offset=None, fields=wanted)
     with_children = any(c.children is not None and c.child_schema is not None for c in columns)
@@ -683,7 +684,7 @@ class ImportOptions:
     skip_invalid: bool = False
     dry_run: bool = False
     max_rows: int = MAX_IMPORT_ROWS
-    chunk_rows: int = CHUNK_ROWS
+    chunk_rows: int | None = None  # default CHUNK_ROWS
 
 
 def import_records(records: Records, schema: TableSchema, sheet: SheetData, options: ImportOptions | None = None) -> dict:
@@ -692,6 +693,7 @@ def import_records(records: Records, schema: TableSchema, sheet: SheetData, opti
     false when an all-or-nothing import found bad rows, and then nothing was saved. A dry
     run validates the same way and always rolls back."""
     opts = options or ImportOptions()
+    chunk_rows = opts.chunk_rows or CHUNK_ROWS
     access = records.access(schema)
     access.require_write(schema)
     columns, unmapped = plan_columns(records, schema, sheet.header, opts.mapping)
@@ -763,7 +765,7 @@ def import_records(records: Records, schema: TableSchema, sheet: SheetData, opti
             if row_no in bad_rows:
                 continue
             chunk.append((row_no, rec))
-            if len(chunk) >= opts.chunk_rows:
+            if len(chunk) >= chunk_rows:
                 report["created"] += _save_chunk(records, schema, chunk, add_core_errors, add_error)
                 chunk = []
         if chunk:

@@ -146,7 +146,8 @@ def import_file(table):
                                    message_zh="mapping 应为 JSON,例如 {\"客户\": \"customer_name\"}", code="bad_mapping",
                                    errors=[field_error("/mapping", "not JSON", "不是 JSON")]) from None
     options = ImportOptions(mapping=mapping, skip_invalid=_flag("skip_invalid"), dry_run=_flag("dry_run"),
-                            max_rows=current_app.config.get("IMPORT_MAX_ROWS", ImportOptions.max_rows))
+                            max_rows=current_app.config.get("IMPORT_MAX_ROWS", ImportOptions.max_rows),
+                            chunk_rows=current_app.config.get("IMPORT_CHUNK_ROWS"))
     sheet = read_spreadsheet(data, f.filename)
     report = import_records(recs, schema, sheet, options)
     if options.dry_run:

@@ -96,11 +96,14 @@ def test_csv_export_has_labels_spreadsheet_values_and_a_chinese_file_name(owner,
 def test_export_pages_through_every_record(owner, orders, monkeypatch):
     from zhongshu.platform import importexport
 
-    monkeypatch.setattr(importexport, "EXPORT_PAGE", 2)  # force several keyset pages
-    monkeypatch.setattr(importexport.iter_records, "__defaults__", (2,))
+    pages = []
+    list_page = importexport.Records.list
+    monkeypatch.setattr(importexport, "EXPORT_PAGE", 2)
+    monkeypatch.setattr(importexport.Records, "list", lambda self, schema, q, **kw: pages.append(q.cursor) or list_page(self, schema, q, **kw))
     owner.ok(owner.post("/tables/orders/records", json={"records": [{"customer_name": f"客户{i}"} for i in range(7)]}), 201)
     rows = read_csv(owner.get("/tables/orders/export?fields=customer_name"))
     assert [r[0] for r in rows[1:]] == [f"客户{i}" for i in range(7)]
+    assert len(pages) == 1 + 4 and pages[1] is None and all(pages[2:])  # a probe, then 4 pages of 2 by keyset cursor
 
 
 def test_export_chooses_fields_header_filter_and_sort(owner, orders):
@@ -292,12 +295,17 @@ def test_dry_run_validates_everything_and_creates_nothing(owner, orders):
     assert owner.ok(owner.post("/tables/orders/records", json={}), 201)["order_no"].endswith("00001")
 
 
-def test_rows_are_saved_in_chunks_within_one_transaction(owner, orders, monkeypatch):
+def test_rows_are_saved_in_chunks_within_one_transaction(owner, orders, app, monkeypatch):
     from zhongshu.platform import importexport
 
-    monkeypatch.setattr(importexport.ImportOptions, "chunk_rows", 3)
+    batches = []
+    create_many = importexport.Records.create_many
+    monkeypatch.setattr(importexport.Records, "create_many",
+                        lambda self, schema, rows, **kw: batches.append(len(rows)) or create_many(self, schema, rows, **kw))
+    app.config["IMPORT_CHUNK_ROWS"] = 3  # 1,000 by default
     rows = [["客户", "应收"]] + [[f"客户{i}", str(i)] for i in range(10)]
     assert owner.ok(upload(owner, csv_bytes(rows)), 201)["created"] == 10
+    assert batches == [3, 3, 3, 1]
     rows.append(["坏行", "abc"])  # row 12 fails, so the 10 rows of the earlier chunks are not saved either
     r = upload(owner, csv_bytes(rows))
     assert r.status_code == 400 and [e["row"] for e in r.get_json()["error"]["errors"]] == [12]
