@@ -850,6 +850,10 @@ def _compare_closure(opt, a: Cn, b: Cn):
                     return af(r, s) != c
         return f
     if opt in (ast.Lt, ast.LtE, ast.Gt, ast.GtE) and bconst and c is not None:
+        if type(c) is int and a.field is not None and a.field.type == "currency":
+            # currency values are Decimals; Decimal-vs-Decimal compares ~2x faster than
+            # Decimal-vs-int, and Decimal(int) is exact, so every comparison is unchanged.
+            c = Decimal(c)
         slow = {ast.Lt: cmp_lt, ast.LtE: cmp_le, ast.Gt: cmp_gt, ast.GtE: cmp_ge}[opt]
         g = af if key is None else None
         if opt is ast.Gt:
