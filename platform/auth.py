@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -13,7 +14,17 @@ from sqlalchemy import delete, func, select
 from .errors import ValidationFailed, field_error
 from .models import LoginAttempt, utcnow
 
-_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+def _make_hasher() -> PasswordHasher:
+    # Argon2id with the library's recommended parameters (RFC 9106, low-memory profile).
+    # Test suites may set ZHONGSHU_ARGON2_PROFILE=test for cheap hashes; never in production.
+    if os.environ.get("ZHONGSHU_ARGON2_PROFILE") == "test":
+        from argon2.profiles import CHEAPEST
+
+        return PasswordHasher.from_parameters(CHEAPEST)
+    return PasswordHasher()
+
+
+_hasher = _make_hasher()
 TOKEN_PREFIX = "zs_"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")

@@ -42,6 +42,8 @@ class Platform:
     # -- schema ----------------------------------------------------------------------
     def create_all(self) -> None:
         """Creates the system tables directly (tests); production uses ``zhongshu migrate``."""
+        import zhongshu.runtime.models  # noqa: F401  (registers the runtime's tables)
+
         Base.metadata.create_all(self.engine)
 
     def migrate(self) -> None:

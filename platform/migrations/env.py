@@ -1,6 +1,7 @@
 from alembic import context
 
 from zhongshu.platform.models import Base
+import zhongshu.runtime.models  # noqa: F401,E402  (the runtime's tables share the metadata)
 
 config = context.config
 target_metadata = Base.metadata
