@@ -176,5 +176,23 @@ def export_schemas(folder):
     click.echo(f"wrote {len(all_schema_names())} schemas to {out}")
 
 
+def _load_extension_commands():
+    """Commands contributed by the other parts (runtime: worker, scheduler; templates)."""
+    import importlib
+
+    for module in ("zhongshu.runtime.cli",):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        for cmd in getattr(mod, "COMMANDS", []):
+            main.add_command(cmd)
+
+
+_load_extension_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
