@@ -56,7 +56,6 @@ def resolve(doc, pointer: str):
 def test_document_is_public_and_valid_openapi_3_1(app, doc):
     assert doc["openapi"] == "3.1.0"
     validate(doc)  # raises with the reason when invalid
-    # Also reachable with a bad token or a session without a CSRF header (GET is safe).
     assert app.test_client().get("/api/v1/openapi.json").headers["Content-Type"].startswith("application/json")
     assert doc["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
 
