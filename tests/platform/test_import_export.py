@@ -312,6 +312,19 @@ def test_rows_are_saved_in_chunks_within_one_transaction(owner, orders, app, mon
     assert len(all_records(owner, "orders")) == 10
 
 
+def test_a_unique_value_already_taken_is_reported_on_its_row(owner):
+    owner.ok(owner.post("/tables", json={"api_name": "skus", "label": "商品", "fields": [
+        {"api_name": "code", "type": "text", "label": "编码", "unique": True}, {"api_name": "name", "type": "text", "label": "名称"}]}), 201)
+    owner.ok(owner.post("/tables/skus/records", json={"code": "A1", "name": "连体衣"}), 201)
+    data = csv_bytes([["编码", "名称"], ["B2", "袜子"], ["A1", "重复的连体衣"], ["C3", "帽子"]])
+    r = upload(owner, data, table="skus")
+    assert r.status_code == 400
+    assert [(e["row"], e["code"]) for e in r.get_json()["error"]["errors"]] == [(3, "conflict")]
+    report = owner.ok(upload(owner, data, table="skus", skip_invalid=True), 201)
+    assert (report["created"], report["skipped"]) == (2, 1)
+    assert sorted(r["code"] for r in all_records(owner, "skus")) == ["A1", "B2", "C3"]
+
+
 def test_too_many_rows_are_refused(owner, orders, app):
     app.config["IMPORT_MAX_ROWS"] = 3
     r = upload(owner, csv_bytes([["客户"]] + [[f"客户{i}"] for i in range(4)]))
