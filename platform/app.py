@@ -6,6 +6,7 @@ from pathlib import Path
 from datetime import timedelta
 
 from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
 
 from .config import load_config
 from .core import Platform
@@ -22,7 +23,10 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     app.config.update(cfg)
     app.config.update(
         SECRET_KEY=cfg["SECRET_KEY"],
+        # Uploads may be as large as an attachment; JSON bodies are held to MAX_CONTENT_LENGTH
+        # by the API (JSON_MAX_BYTES).
         MAX_CONTENT_LENGTH=max(cfg["MAX_CONTENT_LENGTH"], cfg["ATTACHMENT_MAX_BYTES"] + 1024 * 1024),
+        JSON_MAX_BYTES=cfg["MAX_CONTENT_LENGTH"],
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg["SESSION_COOKIE_SECURE"],
@@ -39,9 +43,17 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     def health():
         return jsonify({"ok": True})
 
-    @app.errorhandler(404)
-    def not_found(_e):
-        return jsonify({"error": {"code": "not_found", "message": "not found", "message_zh": "找不到页面"}}), 404
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        # Routing errors (404, 405) happen before any blueprint: answer JSON all the same.
+        words = {404: ("not found", "找不到页面"), 405: ("this method is not allowed here", "此接口不支持该请求方法"),
+                 413: ("the request body is too large", "请求内容过大")}
+        en, zh = words.get(e.code, (e.name, e.name))
+        resp = jsonify({"error": {"code": e.name.lower().replace(" ", "_"), "message": en, "message_zh": zh}})
+        resp.status_code = e.code or 500
+        if e.code == 405 and getattr(e, "valid_methods", None):
+            resp.headers["Allow"] = ", ".join(e.valid_methods)
+        return resp
 
     @app.after_request
     def security_headers(resp):

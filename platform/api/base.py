@@ -92,8 +92,18 @@ def _authenticate():
 def _before():
     g.db = None
     g.request_id = uuid.uuid4().hex[:12]
-    _authenticate()
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    public = request.endpoint in PUBLIC_ENDPOINTS
+    limit = current_app.config.get("JSON_MAX_BYTES", 16 * 1024 * 1024)
+    if request.mimetype != "multipart/form-data" and (request.content_length or 0) > limit:
+        raise ApiError(f"the request body is larger than {limit // (1024 * 1024)} MB", message_zh=f"请求内容超过 {limit // (1024 * 1024)} MB",
+                       status=413, code="too_large")
+    try:
+        _authenticate()
+    except ApiError:
+        if not public:
+            raise
+        g.user = g.token = None  # public routes ignore stale or wrong credentials
+    if public:
         return
     if g.user is None:
         raise Unauthorized("log in or send an API token (Authorization: Bearer ...)", message_zh="请登录或提供 API 令牌")

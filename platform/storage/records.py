@@ -281,6 +281,15 @@ class Records:
                     errors.append(field_error(f"{pointer}/{spec.api_name}", f"'{spec.api_name}' is required", f"'{spec.api_name}' 为必填项", code="required"))
         return cols, children, m2m
 
+    def _precheck_children(self, schema: TableSchema, children: dict, pointer: str, errors: list):
+        """Validates sub-table rows before anything is written, so that a bad line makes its
+        record invalid (and skippable) instead of failing the batch half-way."""
+        for name, rows in children.items():
+            child = self.schema(schema.fields[name].options["table"])
+            caccess = self.access(child)
+            for j, row in enumerate(rows):
+                self._convert(child, row, caccess, f"{pointer}/{name}/{j}", partial="id" in row, errors=errors)
+
     def _check_links(self, schema: TableSchema, cols_list: list[dict], m2m_list: list[dict], pointers: list[str], errors: list):
         for spec in schema.fields.values():
             if spec.type.name == "link":
@@ -376,6 +385,7 @@ class Records:
             ptr = f"{pointer}/{i}" if len(rows) > 1 or pointer != "/records" else ""
             before = len(errors)
             cols, children, m2m = self._convert(schema, values, access, ptr, partial=False, errors=errors)
+            self._precheck_children(schema, children, ptr, errors)
             if len(errors) > before:
                 bad_rows.add(i)
             converted.append((cols, children, m2m))
@@ -425,7 +435,7 @@ class Records:
                 self._write_children(schema, schema.fields[name], rid, child_rows, f"{pointers[i]}/{name}")
             results[i] = rid
             history.append({"record_id": rid, "version": 1, "action": "create",
-                            "changes": {k: [None, v] for k, v in _jsonable(rows[i]).items() if k in schema.fields}})
+                            "changes": self._shown_changes(schema, converted[i][0], rows[i])})
         self._history(schema, history)
         need_records = return_records or bool(self.hooks.after_write)
         if need_records and ids:
@@ -442,6 +452,24 @@ class Records:
             return {"created": [r for r in results if r is not None],
                     "errors": [e for e in errors], "skipped": sorted(bad_rows)}
         return results
+
+    def _shown_changes(self, schema: TableSchema, cols: dict, given: dict) -> dict:
+        """{field: [None, value as records show it]} for a create's history entry."""
+        out = {}
+        for name in given:
+            spec = schema.fields.get(name)
+            if spec is None:
+                continue
+            if spec.type.has_column(spec) and spec.column_name in cols:
+                value = spec.type.from_storage(cols[spec.column_name], spec, self.ctx)
+            else:
+                value = _jsonable({name: given[name]}).get(name)
+            out[name] = [None, value]
+        for spec in schema.fields.values():  # autonumbers and defaults the user did not send
+            if spec.api_name not in out and spec.type.has_column(spec) and cols.get(spec.column_name) is not None \
+                    and spec.type.storage == "column":
+                out[spec.api_name] = [None, spec.type.from_storage(cols[spec.column_name], spec, self.ctx)]
+        return out
 
     def _fetch_many(self, schema, ids, access):
         out = {}
@@ -494,6 +522,7 @@ class Records:
         row = self._row(schema, record_id, access, for_update=True)
         if expected_version is not None and row.version != expected_version:
             current = self.serialize(schema, row, access)
+            self._attach_related(schema, [current], access, None, with_children=True)
             raise Conflict(
                 f"record {record_id} was changed by someone else (version {row.version}, you had {expected_version}); reload and try again",
                 message_zh=f"记录 {record_id} 已被他人修改(当前版本 {row.version},你的版本 {expected_version}),请刷新后重试",
@@ -526,7 +555,7 @@ class Records:
             self._set_m2m(schema.fields[name], record_id, dst)
         for name, child_rows in children.items():
             self._write_children(schema, schema.fields[name], record_id, child_rows, f"{pointer}/{name}")
-        after = self.get_unchecked(schema, record_id, access, with_children=bool(children))
+        after = self.get_unchecked(schema, record_id, access, with_children=True)
         diff = {k: [before.get(k), after.get(k)] for k in schema.fields if k in after and before.get(k) != after.get(k)}
         event.after, event.changed = after, set(diff)
         self._history(schema, [{"record_id": record_id, "version": after["version"], "action": "update", "changes": diff}])

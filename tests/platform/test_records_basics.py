@@ -61,3 +61,24 @@ def test_sub_table_rows_are_added_updated_reordered_and_removed(owner, orders):
     assert bad.status_code == 400 and bad.get_json()["error"]["errors"][0]["pointer"] == "/items/0/sku"
     foreign = owner.patch(f"/tables/orders/records/{rec['id']}", json={"items": [{"id": 999999, "qty": 1}]})
     assert foreign.status_code == 400
+
+
+def test_a_bad_sub_table_line_makes_only_its_record_skippable(owner, orders):
+    r = owner.ok(owner.post("/tables/orders/records?skip_invalid=true", json={"records": [
+        {"items": [{"qty": 1}]}, {"channel": "天猫", "items": [{"sku": "OK"}]}]}), 201)
+    assert r["skipped"] == [0] and len(r["created"]) == 1
+    assert r["errors"][0]["pointer"] == "/records/0/items/0/sku"
+
+
+def test_routing_errors_and_bodies_answer_json(owner, app):
+    r = owner.client.put("/api/v1/tenants/acme/tables")
+    assert r.status_code == 405 and r.get_json()["error"]["code"] == "method_not_allowed"
+    assert owner.client.get("/api/v1/nope").get_json()["error"]["code"] == "not_found"
+    r = owner.client.post("/api/v1/tenants/acme/tables", data="{broken", content_type="application/json",
+                          headers={"X-CSRF-Token": owner.csrf})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_json"
+    big = "x" * (app.config["JSON_MAX_BYTES"] + 1)
+    r = owner.client.post("/api/v1/tenants/acme/tables", data=big, content_type="application/json", headers={"X-CSRF-Token": owner.csrf})
+    assert r.status_code == 413
+    # public routes ignore a wrong token instead of refusing
+    assert app.test_client().get("/api/v1/schemas", headers={"Authorization": "Bearer wrong"}).status_code == 200
