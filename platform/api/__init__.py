@@ -3,3 +3,4 @@ from . import auth_routes, io_routes, meta_routes, openapi, records_routes  # no
 from .base import api
 
 __all__ = ["api"]
+from zhongshu.connectors.service import routes as _connector_routes  # noqa: E402,F401

@@ -1,0 +1,424 @@
+"""Inbound intake: webhook → durable inbox → ``inbox.process`` → records.
+
+The rules that make intake lose nothing:
+
+* A webhook is verified first (a wrong signature stores **nothing** and answers 401).
+* Every accepted event is written raw to ``inbox`` (unique per tenant on ``dedupe_key``, so
+  a re-sent identical event is acknowledged but not stored twice) **together with** its
+  ``inbox.process`` outbox job, in one transaction; only then is the sender acknowledged.
+  If the database cannot take it, the sender gets 503 and retries.
+* A verified body that cannot be understood (garbage, not JSON, a connector bug) is stored
+  raw with status ``error`` and the reason: reviewable, and retryable once fixed.
+* Processing maps the event to records (as the system actor, so rules and computed fields
+  run). An order whose global id (sha256(channel:external_id)) already exists is a
+  duplicate: the row becomes ``duplicate`` with error "重复推送" and nothing is written,
+  except that status-type events (paid, status changed, updated, ...) update the existing
+  order. Mapping and validation problems make the row ``error`` with the reason (not
+  retried forever); database trouble raises so that the worker retries.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Any, Mapping
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from zhongshu.connectors.api import (ConfigError, ConnectorError, DecryptionError, InboundEvent, MappingError,
+                                     SignatureError, UnknownConnector, WebhookResponse, event_key)
+from zhongshu.platform.errors import ApiError, NotFound
+from zhongshu.platform.models import Tenant, utcnow
+from zhongshu.platform.storage.access import Actor
+from zhongshu.runtime.models import ConnectorInstall, InboxEvent
+from zhongshu.runtime.outbox import PRIORITY_ORDER, enqueue, handler
+
+from . import keys
+from .installs import connector_for
+
+log = logging.getLogger("zhongshu.connectors.intake")
+
+DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024
+DUPLICATE_REASON = "重复推送"
+SYSTEM_ACTOR = Actor(user_id=None, role="owner", is_system=True)
+#: request headers never kept in the inbox
+DROP_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-csrf-token"}
+#: event types that create an object; a second one for an existing order is a duplicate push.
+#: Every other type (paid, status changed, updated, address changed, logistics) updates it.
+CREATE_EVENTS = {"order.created"}
+#: fields the platform fills from the event when the table has them and the mapping left them empty
+IDENTITY_FIELDS = ("global_id", "channel", "external_id")
+DB_DOWN = (OperationalError, PoolTimeout)
+
+
+def webhook_max_bytes(platform) -> int:
+    import os
+    v = platform.config.get("WEBHOOK_MAX_BYTES") or os.environ.get("ZHONGSHU_WEBHOOK_MAX_BYTES")
+    return int(v) if v else DEFAULT_WEBHOOK_MAX_BYTES
+
+
+def clean_headers(headers: Mapping[str, str] | Any) -> dict:
+    items = headers.items() if hasattr(headers, "items") else headers
+    return {str(k): str(v) for k, v in items if str(k).lower() not in DROP_HEADERS}
+
+
+def _insert(conn):
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def _job_key(inbox_id: int, attempt: int = 0) -> str:
+    return f"inbox:{inbox_id}" if not attempt else f"inbox:{inbox_id}:retry:{attempt}"
+
+
+def _enqueue_process(conn, tenant_id: int, inbox_id: int, attempt: int = 0) -> None:
+    enqueue(conn, tenant_id=tenant_id, kind="inbox.process", payload={"inbox_id": inbox_id},
+            key=_job_key(inbox_id, attempt), priority=PRIORITY_ORDER)
+
+
+def store_events(conn, tenant_id: int, install_id: int | None, events: list[InboundEvent], *,
+                 headers: dict | None = None, body: bytes | None = None) -> list[int]:
+    """Insert events into the inbox (skipping ones already there by ``dedupe_key``) and
+    enqueue one ``inbox.process`` job per new row, in the caller's transaction.
+    Returns the ids of the new rows."""
+    new_ids = []
+    now = utcnow()
+    t = InboxEvent.__table__
+    for ev in events:
+        stmt = _insert(conn)(t).values(
+            tenant_id=tenant_id, install_id=install_id, dedupe_key=ev.dedupe_key, global_id=ev.global_id,
+            event_type=ev.event_type[:100], external_id=ev.external_id[:200], headers=headers or {},
+            body=body if len(events) == 1 else None, payload=ev.to_dict(), status="received",
+            received_at=now).on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"]).returning(t.c.id)
+        new_id = conn.execute(stmt).scalar()
+        if new_id is not None:
+            _enqueue_process(conn, tenant_id, new_id)
+            new_ids.append(new_id)
+    return new_ids
+
+
+def store_error(conn, tenant_id: int, install_id: int | None, reason: str, *, headers: dict | None = None,
+                body: bytes | None = None, payload: dict | None = None, key_parts: tuple = ()) -> int | None:
+    """Keep something that could not be taken in (raw) with status ``error`` and the reason.
+    The same thing twice (same body / same parts) is kept once."""
+    digest = hashlib.sha256(body or b"").hexdigest()
+    key = event_key("error", install_id, digest, *key_parts)
+    t = InboxEvent.__table__
+    stmt = _insert(conn)(t).values(
+        tenant_id=tenant_id, install_id=install_id, dedupe_key=key, headers=headers or {}, body=body,
+        payload=payload, status="error", error=reason[:4000], received_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"]).returning(t.c.id)
+    return conn.execute(stmt).scalar()
+
+
+# -- the webhook endpoint (Flask-free) --------------------------------------------------------
+
+@dataclass
+class HookResult:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict | None = None
+    stored: int = 0
+
+    @classmethod
+    def from_response(cls, r: WebhookResponse, stored: int = 0) -> "HookResult":
+        return cls(r.status, r.body, r.content_type, None, stored)
+
+    @classmethod
+    def error(cls, status: int, code: str, message: str, **headers) -> "HookResult":
+        import json
+        return cls(status, json.dumps({"ok": False, "error": {"code": code, "message": message}},
+                                      ensure_ascii=False).encode(), "application/json", headers or None)
+
+
+def unavailable(message: str = "the order hub cannot store this right now; please retry") -> HookResult:
+    return HookResult.error(503, "unavailable", message, **{"Retry-After": "5"})
+
+
+def find_install_by_token(platform, token: str) -> ConnectorInstall | None:
+    if not token or len(token) > 64:
+        return None
+    with platform.tenant_session(None) as s:
+        return s.scalar(select(ConnectorInstall).where(ConnectorInstall.webhook_token == token))
+
+
+def handle_webhook(platform, token: str, headers, body: bytes) -> HookResult:
+    """Everything ``POST /api/v1/hooks/<token>`` does, given the raw request."""
+    try:
+        inst = find_install_by_token(platform, token)
+    except DB_DOWN + (DBAPIError,) as e:
+        log.warning("webhook: database unavailable while looking up the install: %s", e)
+        return unavailable()
+    if inst is None or not inst.enabled:
+        return HookResult.error(404, "not_found", "no such webhook")
+    try:
+        connector = connector_for(platform, inst.connector)
+    except UnknownConnector as e:
+        log.error("webhook for install %s: %s", inst.id, e)
+        return unavailable(f"connector {inst.connector} is not available on this server")
+    if not connector.manifest.supports_webhook:
+        return HookResult.error(404, "not_found", "this connector does not receive webhooks")
+    try:
+        credentials = keys.cipher(platform).decrypt(inst.credentials) if inst.credentials else {}
+    except DecryptionError as e:
+        log.error("webhook for install %s: %s", inst.id, e)
+        return unavailable("the install's credentials cannot be read; the administrator must fix them")
+    config = inst.config or {}
+    hdrs = clean_headers(headers)
+
+    # 1. authenticity: nothing is stored for a request that is not authentic
+    try:
+        connector.verify_webhook(headers, body, config, credentials)
+    except SignatureError as e:
+        log.info("webhook for install %s rejected: %s", inst.id, e)
+        return HookResult.from_response(connector.webhook_error_response(e, config))
+    except ConfigError as e:  # the install cannot verify anything: let the sender retry later
+        log.warning("webhook for install %s cannot be verified: %s", inst.id, e)
+        return unavailable(f"the install is not configured to verify webhooks: {e}")
+    except Exception as e:  # noqa: BLE001 - a connector bug must not accept unverified data
+        log.exception("webhook verification crashed for install %s", inst.id)
+        return unavailable(f"verification failed unexpectedly: {type(e).__name__}")
+
+    # 2. understanding: a verified but unreadable body is kept as an error
+    try:
+        events = connector.parse_webhook(headers, body, config)
+        error = None
+    except ConnectorError as e:
+        events, error = None, e
+    except Exception as e:  # noqa: BLE001 - connector bug: keep the body, answer 4xx, no 500
+        log.exception("webhook parsing crashed for install %s", inst.id)
+        events, error = None, e
+
+    # 3. durability: store, then acknowledge
+    try:
+        with platform.tenant_session(inst.tenant_id, write=True) as s:
+            conn = s.connection()
+            if error is not None:
+                reason = str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
+                store_error(conn, inst.tenant_id, inst.id, reason, headers=hdrs, body=body)
+                stored = 0
+            else:
+                stored = len(store_events(conn, inst.tenant_id, inst.id, events, headers=hdrs, body=body))
+    except DB_DOWN + (DBAPIError,) as e:
+        log.warning("webhook for install %s: database unavailable: %s", inst.id, e)
+        return unavailable()
+    except Exception:  # noqa: BLE001 - not stored: the sender must retry
+        log.exception("webhook for install %s could not be stored", inst.id)
+        return unavailable()
+    if error is not None:
+        try:
+            return HookResult.from_response(connector.webhook_error_response(error, config))
+        except Exception:  # noqa: BLE001
+            return HookResult.error(400, "bad_payload", str(error))
+    return HookResult.from_response(connector.webhook_response(events, config), stored)
+
+
+# -- processing ---------------------------------------------------------------------------------
+
+class _Failed(Exception):
+    """Processing cannot succeed for this row (mapping, validation): mark it ``error``."""
+
+
+def _select_options(schema) -> dict:
+    out = {}
+    for name, spec in schema.fields.items():
+        if spec.type.name in ("single_select", "multi_select"):
+            out[name] = [{"value": c.get("label"), "label": c.get("label")}
+                         for c in (spec.options or {}).get("choices", [])]
+    return out
+
+
+def _empty(v) -> bool:
+    return v is None or v == "" or v == []
+
+
+def _guard(session, tenant_id: int, key: str) -> None:
+    """Serialise work on one (tenant, global id): a transaction-scoped advisory lock on
+    PostgreSQL; SQLite writers are serialised by BEGIN IMMEDIATE already."""
+    if session.get_bind().dialect.name == "postgresql":
+        n = int.from_bytes(hashlib.sha256(f"{tenant_id}:{key}".encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": n})
+
+
+def _find(recs, schema, key_values: dict):
+    """(id, deleted) of the record with these key values, deleted ones included (a unique
+    index covers them too), or None."""
+    t = schema.table
+    conds = []
+    for name, value in key_values.items():
+        spec = schema.fields[name]
+        conds.append(t.c[spec.column_name] == spec.type.to_storage(value, spec, recs.ctx))
+    row = recs.conn.execute(select(t.c.id, t.c.deleted_at).where(*conds).order_by(t.c.id).limit(1)).first()
+    return None if row is None else (row.id, row.deleted_at is not None)
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, ApiError):
+        msg = e.message
+        if e.errors:
+            msg += " [" + "; ".join(f"{x.get('pointer')}: {x.get('message')}" for x in e.errors[:10]) + "]"
+        return msg
+    return str(e)
+
+
+def apply_event(platform, session, tenant: Tenant, connector, inst: ConnectorInstall, event: InboundEvent) -> tuple[str, int | None, str | None]:
+    """Map one event to records. Returns (status, record_id, note)."""
+    try:
+        maps = connector.mappings(inst.config or {}, event.event_type)
+    except MappingError as e:
+        raise _Failed(f"the install's mapping is invalid: {e}") from None
+    if not maps:
+        return "processed", None, f"no mapping for event type {event.event_type}; nothing written"
+    recs = platform.records(session, tenant, SYSTEM_ACTOR)
+    tz = tenant.timezone or platform.config.get("TIMEZONE") or "UTC"
+    _guard(session, tenant.id, event.global_id)
+    first_id, notes, results = None, [], []
+    for n, fm in enumerate(maps):
+        try:
+            schema = recs.schema(fm.table)
+        except NotFound:
+            raise _Failed(f"table '{fm.table}' does not exist (mapping {n}); create it or change the mapping") from None
+        try:
+            mapped = fm.apply(event.payload, tz=tz, select_options=_select_options(schema))
+        except MappingError as e:
+            raise _Failed(f"mapping to {fm.table} failed: {e}") from None
+        values = dict(mapped.values)
+        ident = {"global_id": event.global_id, "channel": event.channel, "external_id": event.external_id}
+        for name in IDENTITY_FIELDS:
+            if name in schema.fields and _empty(values.get(name)):
+                values[name] = ident[name]
+        key_fields = list(fm.doc.get("key") or (["global_id"] if "global_id" in schema.fields else []))
+        missing = [k for k in key_fields if k not in schema.fields or _empty(values.get(k))]
+        if missing:
+            raise _Failed(f"mapping to {fm.table}: key field(s) {', '.join(missing)} missing in the table or the event")
+        existing = _find(recs, schema, {k: values[k] for k in key_fields}) if key_fields else None
+        creating = existing is None
+        if creating:
+            create_values = dict(values)
+            for sub, rows in mapped.subtables.items():
+                create_values[sub] = rows
+            try:
+                with session.begin_nested():
+                    rec = recs.create(schema, create_values)
+                record_id = rec["id"]
+                results.append("created")
+            except IntegrityError:
+                # a concurrent delivery of the same object won the race (unique key)
+                existing = _find(recs, schema, {k: values[k] for k in key_fields}) if key_fields else None
+                if existing is None:
+                    raise
+                creating = False
+        if not creating:
+            record_id, deleted = existing
+            if event.event_type in CREATE_EVENTS or deleted:
+                if n == 0:
+                    return "duplicate", record_id, DUPLICATE_REASON
+                results.append("duplicate")
+            else:
+                changes = {k: v for k, v in mapped.values.items() if k not in key_fields and not _empty(v)}
+                if changes:
+                    with session.begin_nested():
+                        recs.update(schema, record_id, changes)
+                results.append("updated")
+                notes.append(f"updated {fm.table} {record_id}")
+        if first_id is None:
+            first_id = record_id
+    return "processed", first_id, ("; ".join(notes) or None)
+
+
+def _reparse(platform, session, row: InboxEvent, connector, inst: ConnectorInstall) -> tuple[str, str | None]:
+    """A raw row (kept because it could not be parsed): parse it again with the current
+    connector and config; its events become new inbox rows."""
+    try:
+        events = connector.parse_webhook(row.headers or {}, row.body or b"", inst.config or {})
+    except ConnectorError as e:
+        raise _Failed(str(e)) from None
+    except Exception as e:  # noqa: BLE001
+        raise _Failed(f"{type(e).__name__}: {e}") from None
+    new = store_events(session.connection(), row.tenant_id, inst.id, events, headers=row.headers, body=row.body)
+    return "processed", f"parsed into {len(events)} event(s), {len(new)} new inbox row(s): {new}"
+
+
+def process_inbox(platform, tenant_id: int, inbox_id: int) -> dict:
+    """Process one inbox row (idempotent: a row that is no longer ``received`` is left alone)."""
+    with platform.tenant_session(tenant_id, write=True) as s:
+        row = s.scalar(select(InboxEvent).where(InboxEvent.tenant_id == tenant_id, InboxEvent.id == inbox_id))
+        if row is None:
+            return {"inbox_id": inbox_id, "status": "missing"}
+        if row.status != "received":
+            return {"inbox_id": inbox_id, "status": row.status, "skipped": True}
+        record_id, note = None, None
+        try:
+            inst = s.scalar(select(ConnectorInstall).where(ConnectorInstall.tenant_id == tenant_id,
+                                                           ConnectorInstall.id == row.install_id)) \
+                if row.install_id else None
+            if inst is None:
+                raise _Failed("the connector install of this event was deleted")
+            try:
+                connector = connector_for(platform, inst.connector)
+            except UnknownConnector as e:
+                raise _Failed(str(e)) from None
+            if row.payload is None:
+                status, note = _reparse(platform, s, row, connector, inst)
+            else:
+                try:
+                    event = InboundEvent.from_dict(row.payload)
+                except (KeyError, TypeError, ValueError) as e:
+                    raise _Failed(f"stored event is unreadable: {type(e).__name__}: {e}") from None
+                tenant = s.get(Tenant, tenant_id)
+                with s.begin_nested():  # all records of one event, or none
+                    status, record_id, note = apply_event(platform, s, tenant, connector, inst, event)
+        except _Failed as e:
+            status, note = "error", str(e)
+        except ApiError as e:
+            if e.status in (409, 429, 503):
+                raise  # transient (concurrent edit, busy): the worker retries
+            status, note = "error", _describe(e)
+        except ConnectorError as e:
+            status, note = "error", str(e)
+        row.status, row.record_id, row.error = status, record_id, note
+        row.processed_at = utcnow()
+        log.info("inbox %s (tenant %s): %s %s", inbox_id, tenant_id, status, note or "")
+        return {"inbox_id": inbox_id, "status": status, "record_id": record_id, "note": note}
+
+
+@handler("inbox.process")
+def inbox_process_job(ctx, payload: dict):
+    """Outbox handler: ``{"inbox_id": N}`` → process that row."""
+    return process_inbox(ctx.platform, ctx.tenant_id, int(payload["inbox_id"]))
+
+
+def retry_inbox(session, inbox_id: int) -> InboxEvent:
+    """Put an ``error`` row back to ``received`` and enqueue it again (in ``session``)."""
+    from zhongshu.platform.errors import Conflict
+    tenant_id = session.info.get("tenant_id")
+    row = session.scalar(select(InboxEvent).where(InboxEvent.tenant_id == tenant_id, InboxEvent.id == inbox_id))
+    if row is None:
+        raise NotFound(f"inbox entry {inbox_id}", f"收件箱记录 {inbox_id}")
+    if row.status != "error":
+        raise Conflict(f"only entries with status error can be retried (this one is {row.status})",
+                       message_zh=f"只有状态为 error 的记录可以重试(当前为 {row.status})")
+    row.status, row.error, row.processed_at = "received", None, None
+    session.flush()
+    attempt = int(utcnow().replace(tzinfo=timezone.utc).timestamp() * 1000)
+    _enqueue_process(session.connection(), tenant_id, row.id, attempt)
+    return row
+
+
+def inbox_json(row: InboxEvent, *, with_body: bool = True) -> dict:
+    def iso(dt):
+        return None if dt is None else dt.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+    out = {"id": row.id, "install_id": row.install_id, "status": row.status, "error": row.error,
+           "event_type": row.event_type, "external_id": row.external_id, "global_id": row.global_id,
+           "record_id": row.record_id, "received_at": iso(row.received_at), "processed_at": iso(row.processed_at),
+           "payload": row.payload}
+    if with_body and row.payload is None and row.body is not None:
+        out["body"] = row.body[:65536].decode("utf-8", errors="replace")
+        out["body_bytes"] = len(row.body)
+        out["headers"] = row.headers or {}
+    return out
