@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from pathlib import Path
 
 from sqlalchemy import select
@@ -31,7 +30,7 @@ ENV_VAR = "ZHONGSHU_SECRET_KEYS"
 KEY_FILE = "credential_keys"
 
 _lock = threading.Lock()
-_ciphers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ciphers: dict[tuple, CredentialCipher] = {}
 
 
 def _split(value) -> list[str]:
@@ -86,11 +85,18 @@ def load_keys(platform) -> list[str]:
 
 
 def cipher(platform, *, refresh: bool = False) -> CredentialCipher:
-    """The platform's :class:`CredentialCipher` (cached per platform object)."""
-    c = None if refresh else _ciphers.get(platform)
+    """The platform's :class:`CredentialCipher`. The keys are read on every call (a tiny
+    file or an environment variable), so a rotation done by another process or the CLI
+    is seen at once; ciphers are cached per key list. ``refresh`` is accepted for
+    compatibility and changes nothing."""
+    ks = tuple(load_keys(platform))
+    c = _ciphers.get(ks)
     if c is None:
-        c = CredentialCipher(load_keys(platform))
-        _ciphers[platform] = c
+        c = CredentialCipher(ks)
+        with _lock:
+            if len(_ciphers) > 16:
+                _ciphers.clear()
+            _ciphers[ks] = c
     return c
 
 
@@ -102,7 +108,7 @@ def rotate_credentials(platform) -> dict:
     credentials must be entered again)."""
     from zhongshu.runtime.models import ConnectorInstall
 
-    c = cipher(platform, refresh=True)
+    c = cipher(platform)
     out = {"installs": 0, "rotated": 0, "failed": []}
     with platform.tenant_session(None, write=True) as s:
         for inst in s.scalars(select(ConnectorInstall).order_by(ConnectorInstall.id)):
@@ -145,5 +151,4 @@ def rotate_keys(platform, *, new_key: str | None = None, drop_old: bool = True) 
         with _lock:
             _write_key_file(path, [key])
         result["dropped_keys"] = len([k for k in old if k != key])
-        cipher(platform, refresh=True)
     return result

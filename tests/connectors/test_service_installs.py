@@ -222,3 +222,27 @@ def test_keys_from_the_environment_and_rotation_with_them(owner, platform, monke
     monkeypatch.setenv("ZHONGSHU_SECRET_KEYS", new)
     assert keys.cipher(platform, refresh=True).decrypt(token) == {"secret": SECRET}
     assert not keys.key_file(platform).exists()
+
+
+def test_cli_rotates_keys(platform, owner, monkeypatch):
+    from click.testing import CliRunner
+
+    from zhongshu.connectors.service import cli
+    make_webhook(owner, "a")
+    monkeypatch.setattr(cli, "_platform", lambda: _Unclosed(platform))
+    out = CliRunner().invoke(cli.connectors, ["rotate-keys"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["rotated"] == 1
+    assert keys.cipher(platform).decrypt(install_row(platform, "a").credentials) == {"secret": SECRET}
+    assert len(CliRunner().invoke(cli.connectors, ["generate-key"]).output.strip()) == 44
+
+
+class _Unclosed:
+    def __init__(self, platform):
+        self._p = platform
+
+    def __getattr__(self, name):
+        return getattr(self._p, name)
+
+    def close(self):
+        pass

@@ -257,14 +257,11 @@ def test_token_refresh_from_an_action_is_stored_encrypted(owner, platform, serve
     assert shown["access_token"] == "••••••" and "AT-new" not in json.dumps(shown)
 
 
-def test_scheduler_registration_is_reported():
-    # run_pulls is registered as "connectors.pull" when zhongshu.runtime.scheduler offers periodic()
-    try:
-        from zhongshu.runtime import scheduler
-    except ImportError:
-        assert pulls.SCHEDULED is None
-        return
-    assert pulls.SCHEDULED == ("connectors.pull" if hasattr(scheduler, "periodic") else None)
+def test_run_pulls_is_registered_with_the_scheduler():
+    from zhongshu.runtime import scheduler
+    assert pulls.SCHEDULED == "connectors.pull"
+    job = scheduler.PERIODIC["connectors.pull"]
+    assert job.fn is pulls.run_pulls and job.seconds == pulls.TICK_SECONDS
 
 
 def test_intake_module_exposes_the_handler_kinds():
