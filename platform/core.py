@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from .config import load_config
 from .db import make_engine, make_sessionmaker, writer
@@ -34,10 +34,30 @@ class Platform:
         self.Session = make_sessionmaker(self.engine)
         self.WriteSession = make_sessionmaker(writer(self.engine))
         self.cache = SchemaCache()
+        #: The platform's clock (naive UTC). Tests replace it to make time pass.
+        self.clock = lambda: datetime.now(timezone.utc).replace(tzinfo=None)
+        cache = self.cache
+
+        @event.listens_for(self.Session, "after_rollback")
+        @event.listens_for(self.WriteSession, "after_rollback")
+        def _forget_cached(session):
+            keys = session.info.pop("zs_cached_keys", None)
+            if keys:
+                cache.forget(keys)
+
+        @event.listens_for(self.Session, "after_commit")
+        @event.listens_for(self.WriteSession, "after_commit")
+        def _keep_cached(session):
+            session.info.pop("zs_cached_keys", None)
+
         self.hooks = Hooks()
         self.dialect = self.engine.dialect.name
         #: Started services (worker, scheduler) register a stop function here.
         self.stoppers: list = []
+        # The runtime hooks computed fields and rules into the write path.
+        from zhongshu.runtime.setup import install
+
+        install(self)
 
     # -- schema ----------------------------------------------------------------------
     def create_all(self) -> None:
@@ -71,7 +91,7 @@ class Platform:
 
     def ctx(self, tenant: Tenant, actor: Actor, now: datetime | None = None) -> Ctx:
         return Ctx(tz=ZoneInfo(tenant.timezone or self.config["TIMEZONE"]), user_id=actor.user_id,
-                   now=now or datetime.now(timezone.utc).replace(tzinfo=None), locale=tenant.locale,
+                   now=now or self.clock(), locale=tenant.locale,
                    user_attributes=actor.attributes, dialect=self.dialect)
 
     def records(self, session, tenant: Tenant, actor: Actor, *, now: datetime | None = None) -> Records:

@@ -35,6 +35,8 @@ class FieldCheckers:
     """Extra save-time checks (the runtime registers formula checking here)."""
 
     checks: list[Callable] = field(default_factory=list)
+    #: called as fn(metadata, table_schema, field_name) after a field was added or changed
+    after_change: list[Callable] = field(default_factory=list)
 
 
 CHECKERS = FieldCheckers()
@@ -105,8 +107,30 @@ class Metadata:
         create_physical(self.conn, schema)
         for spec in schema.fields.values():
             self._create_related(row, spec)
+        self._run_checkers(row, list(schema.fields), "/fields")
         self.audit("create", "table", row.id, {"api_name": name})
         return self.cache.get(self.session, row)
+
+    def _run_checkers(self, table: UserTable, names: list[str], pointer: str):
+        """Checks that need the whole new schema (formulas referencing sub-tables defined in
+        the same request); a failure rolls the whole change back."""
+        if not CHECKERS.checks:
+            return
+        schema = self.cache.get(self.session, table)
+        order = list(schema.fields)
+        for name in names:
+            spec = schema.fields[name]
+            problems = []
+            for check in CHECKERS.checks:
+                problems.extend(check(self, table, spec, None) or [])
+            if problems:
+                ptr = f"{pointer}/{order.index(name)}" if pointer else ""
+                errs = [field_error(ptr + p, en, zh) for p, en, zh in problems]
+                raise ValidationFailed(f"{name}: {problems[0][1]}", message_zh=f"{name}: {problems[0][2]}", errors=errs)
+            if spec.type.name == "sub_table":
+                child = find_table_row(self.session, spec.options["table"])
+                cschema = self.cache.get(self.session, child)
+                self._run_checkers(child, list(cschema.fields), f"{pointer}/{order.index(name)}/options/fields" if pointer else "")
 
     def _check_field_names(self, defs: list[dict], pointer: str):
         seen = set()
@@ -149,8 +173,6 @@ class Metadata:
                 ftype.to_storage(fdef["default"], spec, self.ctx)
             except FieldValueError as e:
                 problems.append(("/default", f"default: {e.message}", f"默认值: {e.message_zh}"))
-        for check in CHECKERS.checks:
-            problems.extend(check(self, table, spec, pending) or [])
         if problems:
             errs = [field_error(pointer + p, en, zh) for p, en, zh in problems]
             raise ValidationFailed(f"{fdef['api_name']}: {problems[0][1]}", message_zh=f"{fdef['api_name']}: {problems[0][2]}", errors=errs)
@@ -268,6 +290,9 @@ class Metadata:
         schema = self.cache.get(self.session, table)
         ensure_field_index(self.conn, schema, schema.fields[row.api_name])
         self._create_related(table, schema.fields[row.api_name])
+        self._run_checkers(table, [row.api_name], "")
+        for fn in CHECKERS.after_change:
+            fn(self, schema, row.api_name)
         self.audit("create", "field", row.id, {"table": table.api_name, "api_name": row.api_name, "type": row.type})
         return schema
 
@@ -321,6 +346,9 @@ class Metadata:
         new_schema = self.cache.get(self.session, table)
         if new_schema.fields[row.api_name].type.storage == "column":
             ensure_field_index(self.conn, new_schema, new_schema.fields[row.api_name])
+        self._run_checkers(table, [row.api_name], "")
+        for fn in CHECKERS.after_change:
+            fn(self, new_schema, row.api_name)
         self.audit("update", "field", row.id, {"table": table.api_name, "before": old_def, "after": new_def,
                                                 "conversion": {k: v for k, v in (report or {}).items() if k != "column"}})
         return new_schema

@@ -26,19 +26,31 @@ def load_static(name: str) -> dict:
     return json.loads((SCHEMA_DIR / f"{name}.json").read_text("utf-8"))
 
 
+#: Schemas composed in code from a registry (field types, rule actions); other parts add theirs.
+DYNAMIC: dict = {}
+
+
+def register_dynamic(name: str, build) -> None:
+    DYNAMIC[name] = build
+    for cached in (schema, validator, _registry):
+        cached.cache_clear()
+
+
 @lru_cache(maxsize=None)
 def schema(name: str) -> dict:
     if name == "field":
         from .fields import registry
 
         return registry.field_schema()
+    if name in DYNAMIC:
+        return DYNAMIC[name]()
     if name not in STATIC_SCHEMAS:
         raise KeyError(name)
     return load_static(name)
 
 
 def all_schema_names() -> list[str]:
-    return sorted((*STATIC_SCHEMAS, "field"))
+    return sorted((*STATIC_SCHEMAS, "field", *DYNAMIC))
 
 
 @lru_cache(maxsize=None)

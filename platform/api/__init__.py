@@ -4,3 +4,4 @@ from .base import api
 
 __all__ = ["api"]
 from zhongshu.connectors.service import routes as _connector_routes  # noqa: E402,F401
+from zhongshu.runtime.rules import api as _rules_routes  # noqa: E402,F401

@@ -39,6 +39,7 @@ class WriteEvent:
     after: dict | None
     changed: set = field(default_factory=set)
     depth: int = 0
+    before_row: Any = None  # the stored row before an update (raw column values)
 
 
 class Hooks:
@@ -533,7 +534,7 @@ class Records:
         before = self.serialize(schema, row, access)
         self._attach_related(schema, [before], access, None, with_children=bool(children))
         changed = {k for k in values if k in schema.fields}
-        event = WriteEvent(self, schema, "update", record_id, before, None, changed, self.depth)
+        event = WriteEvent(self, schema, "update", record_id, before, None, changed, self.depth, row._mapping)
         for hook in self.hooks.before_write:
             try:
                 hook(event, values)
@@ -566,6 +567,13 @@ class Records:
                 after = self.get_unchecked(schema, record_id, access, with_children=True)
         return after
 
+    def nested(self, actor: Actor | None = None) -> "Records":
+        """The same transaction one cascade level deeper (rules writing as the platform)."""
+        child = Records(self.session, tenant_id=self.tenant_id, actor=actor or Actor(None, "owner", is_system=True),
+                        ctx=self.ctx, cache=self.cache, hooks=self.hooks, depth=self.depth + 1)
+        child._schemas = self._schemas
+        return child
+
     def get_unchecked(self, schema, record_id, access, with_children=True):
         row = self.conn.execute(select(schema.table).where(schema.table.c.id == record_id)).first()
         rec = self.serialize(schema, row, access)
@@ -594,7 +602,7 @@ class Records:
         self._history(schema, [{"record_id": record_id, "version": row.version + 1, "action": action, "changes": {}}])
         after = self.get_unchecked(schema, record_id, access)
         for hook in self.hooks.after_write:
-            hook(WriteEvent(self, schema, action, record_id, before, after, set(), self.depth))
+            hook(WriteEvent(self, schema, action, record_id, before, after, set(), self.depth, row._mapping))
         return after
 
     def history(self, schema: TableSchema, record_id: int, limit: int = 200) -> list[dict]:

@@ -147,12 +147,19 @@ class SchemaCache:
             return hit
         field_rows = list(session.scalars(select(FieldRow).where(FieldRow.table_id == row.id)))
         schema = compile_schema(row, field_rows)
+        # Forget what this transaction cached if it rolls back: ids (and so keys) can be reused.
+        session.info.setdefault("zs_cached_keys", set()).add(key)
         with self._lock:
             # Keep only the newest version of each table.
             for k in [k for k in self._by_key if k[0] == row.id]:
                 del self._by_key[k]
             self._by_key[key] = schema
         return schema
+
+    def forget(self, keys) -> None:
+        with self._lock:
+            for k in keys:
+                self._by_key.pop(k, None)
 
     def clear(self):
         with self._lock:

@@ -1,0 +1,358 @@
+"""Computed fields — formula, lookup, rollup — kept current inside the write's transaction.
+
+Each computed field is an expression: a formula is its own; ``lookup(through=L, field=X)``
+is ``L.X`` and ``rollup(fn, through=L, field=X)`` is ``SUM(L.X)`` (COUNT, AVG, MIN, MAX,
+COUNT_DISTINCT), optionally over the related rows matching a filter. After a write:
+
+1. the written record's computed fields are recomputed in dependency order;
+2. records that reach the written table through a link or sub-table (an order whose item
+   changed, a customer whose return was filed) are found with one query per relation and
+   recomputed too, up to ``MAX_HOPS`` relations away.
+
+Cycles are refused when a field is defined (``check_field``), so recomputation terminates.
+"""
+from __future__ import annotations
+
+import weakref
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from zhongshu.platform.errors import ValidationFailed, field_error
+from zhongshu.platform.fields.base import FieldSpec, FieldValueError
+from zhongshu.platform.storage.schema import TableSchema, junction_table
+
+from .bridge import Loader, expression_schema
+from .expressions import EvalContext, ExpressionError, compile_expression
+
+COMPUTED = ("formula", "lookup", "rollup")
+MAX_HOPS = 4
+ROLLUP_FN = {"sum": "SUM", "count": "COUNT", "avg": "AVERAGE", "min": "MIN", "max": "MAX"}
+
+
+def source_of(spec: FieldSpec) -> str:
+    o = spec.options
+    t = spec.type.name
+    if t == "formula":
+        return o["expression"]
+    if t == "lookup":
+        return f"{o['through']}.{o['field']}"
+    fn = o["fn"]
+    if fn == "count" and not o.get("field"):
+        return f"COUNT({o['through']})"
+    if fn == "count_distinct":
+        return f"LEN(UNIQUE({o['through']}.{o['field']}))"
+    return f"{ROLLUP_FN[fn]}({o['through']}.{o['field']})"
+
+
+class Computer:
+    """Compiled computed fields of one table, in dependency order (cached per schema version)."""
+
+    def __init__(self, records, table: TableSchema):
+        self.table = table
+        schema = expression_schema(records, table)
+        self.items: list[tuple[FieldSpec, object]] = []
+        compiled = {}
+        for spec in table.fields.values():
+            if spec.type.name in COMPUTED:
+                src = source_of(spec)
+                if spec.type.name == "rollup" and spec.options["fn"] == "count_distinct":
+                    src = f"COUNT({spec.options['through']})"  # refined below in python
+                compiled[spec.api_name] = (spec, compile_expression(src, schema))
+        order = _topological(compiled)
+        self.items = [compiled[n] for n in order]
+        self.paths = set().union(*[e.references for _, e in self.items]) if self.items else set()
+
+    def relation_fields(self) -> set[str]:
+        return {p.split(".")[0] for p in self.paths if "." in p}
+
+
+def _topological(compiled: dict) -> list[str]:
+    deps = {n: {r.split(".")[0] for r in e.references if r.split(".")[0] in compiled and r.split(".")[0] != n}
+            for n, (_, e) in compiled.items()}
+    out, seen, stack = [], set(), set()
+
+    def visit(n):
+        if n in seen:
+            return
+        if n in stack:
+            raise ValueError(f"computed fields depend on each other in a cycle: {n}")
+        stack.add(n)
+        for d in sorted(deps[n]):
+            visit(d)
+        stack.discard(n)
+        seen.add(n)
+        out.append(n)
+
+    for n in compiled:
+        visit(n)
+    return out
+
+
+_CACHE: "weakref.WeakKeyDictionary[TableSchema, Computer]" = weakref.WeakKeyDictionary()
+
+
+def computer_for(records, table: TableSchema) -> Computer | None:
+    """Compiled once per compiled table schema (a new schema version is a new object)."""
+    if not any(s.type.name in COMPUTED for s in table.fields.values()):
+        return None
+    c = _CACHE.get(table)
+    if c is None:
+        c = Computer(records, table)
+        _CACHE[table] = c
+    return c
+
+
+def _rollup_filter_ids(records, spec: FieldSpec, rows: list[dict]) -> set | None:
+    flt = spec.options.get("filter") if spec.type.name == "rollup" else None
+    if not flt or not rows:
+        return None
+    through = spec.options["through"]
+    owner = records.schema(spec.table_id)
+    rel = owner.fields[through]
+    target = records.schema(rel.options["table"] if rel.type.name == "sub_table" else rel.options["target"])
+    comp = records.compiler()
+    ids = [r["id"] for r in rows]
+    q = select(target.table.c.id).where(target.table.c.id.in_(ids), comp.where(target, flt))
+    return set(records.conn.execute(q).scalars())
+
+
+def recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, dict]:
+    """Recomputes the computed fields of these records; returns {id: {field: new value}}."""
+    comp = computer_for(records, table)
+    if comp is None or not record_ids:
+        return {}
+    loader = Loader(records)
+    tree = loader.needs(comp.paths)
+    rows = loader.rows(table, record_ids)
+    changes: dict[int, dict] = {}
+    ctx = EvalContext(now=records.ctx.now.replace(tzinfo=__import__("datetime").timezone.utc) if records.ctx.now else None,
+                      tz=str(records.ctx.tz.key))
+    for rid, mapping in rows.items():
+        rec = loader.build(table, mapping, tree)
+        values = {}
+        for spec, expr in comp.items:
+            data = rec
+            if spec.type.name == "rollup" and spec.options.get("filter"):
+                through = spec.options["through"]
+                keep = _rollup_filter_ids(records, spec, rec.get(through) or [])
+                data = {**rec, through: [r for r in rec.get(through) or [] if keep is None or r["id"] in keep]}
+            try:
+                value = expr.evaluate(data, ctx)
+                if spec.type.name == "rollup" and spec.options["fn"] == "count_distinct":
+                    vals = [r.get(spec.options["field"]) for r in data.get(spec.options["through"]) or []]
+                    value = len({repr(v) for v in vals if v is not None})
+                if isinstance(value, list) and spec.options.get("result_type", "text") not in ("json",):
+                    value = ", ".join("" if v is None else str(v) for v in value)
+                stored = spec.type.to_storage(_jsonable(value), spec, records.ctx)
+            except (ExpressionError, FieldValueError, TypeError, ValueError):
+                stored = None  # a value that cannot be computed shows as empty, never blocks the write
+            rec[spec.api_name] = value
+            if mapping[spec.column_name] != stored and not _same(mapping[spec.column_name], stored):
+                values[spec.column_name] = stored
+        if values:
+            records.conn.execute(update(table.table).where(table.table.c.id == rid).values(**values))
+            changes[rid] = values
+    return changes
+
+
+def _jsonable(v):
+    if isinstance(v, Decimal):
+        return v
+    if hasattr(v, "isoformat") and hasattr(v, "tzinfo"):
+        return v
+    return v
+
+
+def _same(a, b) -> bool:
+    try:
+        if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)):
+            return abs(float(a) - float(b)) < 1e-9
+    except (TypeError, ValueError):
+        return False
+    return a == b
+
+
+# -- propagation ---------------------------------------------------------------------
+
+def dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec]]:
+    """(table, relation field) pairs whose computed fields reach ``table`` through that field."""
+    out = []
+    from zhongshu.platform.models import Field, UserTable
+
+    rows = records.session.execute(select(Field.table_id, Field.definition, Field.type, Field.api_name).where(
+        Field.deleted_at.is_(None), Field.type.in_(("sub_table", "link")))).all()
+    for table_id, definition, ftype, api_name in rows:
+        opts = (definition or {}).get("options") or {}
+        target = opts.get("table") if ftype == "sub_table" else opts.get("target")
+        if target != table.api_name:
+            continue
+        try:
+            owner = records.schema(table_id)
+        except Exception:
+            continue
+        comp = computer_for(records, owner)
+        if comp is None or api_name not in comp.relation_fields():
+            continue
+        out.append((owner, owner.fields[api_name]))
+    return out
+
+
+def affected_ids(records, owner: TableSchema, rel: FieldSpec, changed: TableSchema, before: dict | None, after: dict | None) -> set[int]:
+    ids: set[int] = set()
+    recs = [r for r in (before, after) if r]
+    t = rel.type.name
+    if t == "sub_table":
+        ids |= {r.get("parent_id") for r in recs if r.get("parent_id")}
+    elif rel.type.relationship(rel) == "many_to_one":
+        col = owner.table.c[rel.column_name]
+        rid = (after or before)["id"]
+        ids |= set(records.conn.execute(select(owner.table.c.id).where(col == rid, owner.table.c.deleted_at.is_(None))).scalars())
+    elif rel.type.relationship(rel) == "one_to_many":
+        via = rel.options["via"]
+        for r in recs:
+            v = r.get(via)
+            if v:
+                ids.add(v if isinstance(v, int) else v.get("id"))
+    else:
+        j = junction_table(rel)
+        rid = (after or before)["id"]
+        ids |= set(records.conn.execute(select(j.c.src_id).where(j.c.dst_id == rid)).scalars())
+    return {i for i in ids if i}
+
+
+def on_write(event) -> None:
+    """After-write hook: own computed fields, then everything that depends on this record."""
+    records, table = event.records, event.schema
+    if event.action in ("create", "update", "restore"):
+        recompute(records, table, [event.record_id])
+    _propagate(records, table, event.before, event.after, hops=0)
+
+
+def _propagate(records, table, before, after, hops):
+    if hops >= MAX_HOPS:
+        return
+    for owner, rel in dependents(records, table):
+        ids = affected_ids(records, owner, rel, table, before, after)
+        if not ids:
+            continue
+        changes = recompute(records, owner, sorted(ids))
+        for rid in changes:
+            rec = {"id": rid}
+            if owner.is_child:
+                row = records.conn.execute(select(owner.table.c.parent_id).where(owner.table.c.id == rid)).first()
+                rec["parent_id"] = row.parent_id if row else None
+            _propagate(records, owner, None, _with_links(records, owner, rid, rec), hops + 1)
+
+
+def _with_links(records, table: TableSchema, rid: int, rec: dict) -> dict:
+    row = records.conn.execute(select(table.table).where(table.table.c.id == rid)).first()
+    if row is None:
+        return rec
+    for spec in table.fields.values():
+        if spec.type.name == "link" and spec.type.relationship(spec) == "many_to_one":
+            rec[spec.api_name] = row._mapping[spec.column_name]
+    return rec
+
+
+def recompute_all(records, table: TableSchema, batch: int = 500) -> int:
+    """After a formula changes: every row, in batches. Returns how many rows changed."""
+    t = table.table
+    last, changed = 0, 0
+    while True:
+        ids = list(records.conn.execute(select(t.c.id).where(t.c.id > last, t.c.deleted_at.is_(None)).order_by(t.c.id).limit(batch)).scalars())
+        if not ids:
+            return changed
+        changed += len(recompute(records, table, ids))
+        last = ids[-1]
+
+
+def check_field(metadata, table_row, spec: FieldSpec, pending) -> list[tuple[str, str, str]]:
+    """Save-time check of a computed field (registered in platform.metadata.CHECKERS)."""
+    if spec.type.name not in COMPUTED:
+        return []
+    from zhongshu.platform.storage.records import Records
+    from zhongshu.platform.storage.access import Actor
+
+    records = Records(metadata.session, tenant_id=metadata.tenant_id, actor=Actor(None, "owner", is_system=True),
+                      ctx=metadata.ctx, cache=metadata.cache)
+    # Build the schema as it will be, including fields defined in the same request.
+    try:
+        current = metadata.cache.get(metadata.session, table_row)
+    except Exception:
+        return []
+    if spec.type.name == "formula" and not spec.options.get("expression"):
+        return [("/options/expression", "a formula needs an expression", "公式需要表达式")]
+    pending_names = {d["api_name"]: d for d in (pending or [])}
+    schema = expression_schema(records, current)
+    missing_in_schema = [n for n in pending_names if n not in schema and n != spec.api_name]
+    if missing_in_schema:
+        from .expressions import FieldInfo, Schema
+        extra = {}
+        for n in missing_in_schema:
+            d = pending_names[n]
+            t = d["type"]
+            if t in COMPUTED:
+                extra[n] = FieldInfo(t, result_type={"currency": "number", "percent": "number", "json": "any"}.get(
+                    (d.get("options") or {}).get("result_type", "number"), (d.get("options") or {}).get("result_type", "number")))
+            elif t in ("sub_table", "link"):
+                continue  # checked once created
+            else:
+                from .bridge import _info
+                from zhongshu.platform.fields.base import FieldSpec as FS
+                from zhongshu.platform import fields as ft
+                extra[n] = _info(records, FS(id=0, api_name=n, type=ft.get(t), definition=d, table_id=table_row.id), 0)
+        schema = Schema({**dict(schema), **extra})
+    ptr = "/options/expression" if spec.type.name == "formula" else "/options"
+    try:
+        compile_expression(source_of(spec), schema)
+    except ExpressionError as e:
+        line, col = e.position if e.position else (1, 0)
+        return [(ptr, f"{e.message_en} (line {line}, column {col + 1})", f"{e.message_zh}(第 {line} 行第 {col + 1} 列)")]
+    cycle = find_cycle(records, current, spec.api_name)
+    if cycle:
+        path = " → ".join(cycle)
+        return [(ptr, f"computed fields would depend on each other in a cycle: {path}", f"计算字段之间形成循环依赖: {path}")]
+    return []
+
+
+def _deps(records, table: TableSchema, name: str) -> list[tuple[TableSchema, str]]:
+    spec = table.fields.get(name)
+    if spec is None or spec.type.name not in COMPUTED:
+        return []
+    try:
+        refs = compile_expression(source_of(spec), expression_schema(records, table)).references
+    except ExpressionError:
+        return []
+    out = []
+    for ref in refs:
+        parts = ref.split(".")
+        t, ok = table, True
+        for part in parts[:-1]:
+            rel = t.fields.get(part)
+            if rel is None or rel.type.name not in ("sub_table", "link"):
+                ok = False
+                break
+            t = records.schema(rel.options["table"] if rel.type.name == "sub_table" else rel.options["target"])
+        if ok and parts[-1] in t.fields:
+            out.append((t, parts[-1]))
+        if ok and parts[0] in table.fields and len(parts) > 1:
+            pass
+    return out
+
+
+def find_cycle(records, table: TableSchema, name: str) -> list[str] | None:
+    """A path of computed fields leading back to (table, name), if there is one."""
+    start = (table.id, name)
+    stack = [(table, name, [f"{table.api_name}.{name}"])]
+    seen = set()
+    while stack:
+        t, n, path = stack.pop()
+        for dt, dn in _deps(records, t, n):
+            key = (dt.id, dn)
+            if key == start:
+                return path + [f"{dt.api_name}.{dn}"]
+            if key not in seen and len(path) < 50:
+                seen.add(key)
+                stack.append((dt, dn, path + [f"{dt.api_name}.{dn}"]))
+    return None
