@@ -251,3 +251,29 @@ def test_background_schedulers_hand_over(platform, registry):
     finally:
         b.stop()
     assert lease(platform)[0] == ""
+
+
+@pytest.mark.slow
+def test_scheduler_command_leads_and_hands_the_lease_back_on_sigterm(platform, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url = platform.engine.url.render_as_string(hide_password=False)
+    env = dict(os.environ, ZHONGSHU_DATABASE_URL=url, ZHONGSHU_DATA_DIR=str(tmp_path / "cli-instance"),
+               ZHONGSHU_SECRET_KEY="test")
+    p = subprocess.Popen([sys.executable, "-m", "zhongshu.platform.cli", "scheduler"], cwd=str(tmp_path), env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (lease(platform) and lease(platform)[0]):
+            time.sleep(0.05)
+        holder = lease(platform)[0]
+        assert holder.split(":")[1] == str(p.pid)  # host:pid:uuid
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out
+    assert lease(platform)[0] == ""  # handed back: another node takes over at once

@@ -362,3 +362,26 @@ def test_killed_worker_process_loses_nothing_and_duplicates_no_effect(platform, 
     assert count("select count(*) from test_effect_runs") >= n
     for p in (w2, procs[-1]):
         assert p.returncode == 0  # stopped cleanly on SIGTERM
+
+
+def _cli(args, url, tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+               ZHONGSHU_DATABASE_URL=url, ZHONGSHU_DATA_DIR=str(tmp_path / "cli-instance"), ZHONGSHU_SECRET_KEY="test")
+    return subprocess.Popen([sys.executable, "-m", "zhongshu.platform.cli", *args], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_worker_command_runs_jobs_and_stops_on_sigterm(platform, tenant_id, tmp_path):
+    outbox_effects.create_tables(platform.engine)
+    url = platform.engine.url.render_as_string(hide_password=False)
+    ids = [add(platform, tenant_id, outbox_effects.KIND, f"cli-{i}") for i in range(10)]
+    p = _cli(["worker", "--concurrency", "2", "--kinds", outbox_effects.KIND, "--poll", "0.05",
+              "--import", "outbox_effects"], url, tmp_path)
+    try:
+        _wait_for(lambda: all(job(platform, i).status == "done" for i in ids), what="the jobs to be done")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0, out
+    assert "worker stopped" in out
