@@ -151,17 +151,35 @@ class UpdateRecord(Action):
 class CreateRecord(Action):
     type = "create_record"
     label = {"zh-CN": "新建记录", "en": "Create a record"}
-    params = {"table": API_NAME, "values": VALUES}
+    params = {"table": API_NAME, "values": VALUES,
+              "parent": {"type": "string", "maxLength": 4000, "description": "sub-table rows: the parent record id (an expression, e.g. id)"}}
     required = ["table", "values"]
 
     def check(self, rc, a, scope, ptr):
         target = rc.table_named(a["table"], f"{ptr}/table")
         self.check_values(rc, a["values"], target, scope, f"{ptr}/values")
+        if target is not None and target.is_child and not a.get("parent"):
+            rc.fail(f"{ptr}/parent", f"{a['table']} is a sub-table: say which record the row belongs to ('parent': 'id')",
+                    f"{a['table']} 是子表,需要 'parent'(例如 'id')")
+        if a.get("parent"):
+            rc.expr(a["parent"], scope, f"{ptr}/parent")
 
     def run(self, rx, a, scope):
         target = rx.records.schema(a["table"])
         values = evaluate_values(rx, a["values"], scope)
-        rec = rx.records.create(target, values)
+        if a.get("parent"):
+            from sqlalchemy import func as _f
+
+            parent = rx.evaluate(a["parent"], scope)
+            parent = parent.get("id") if isinstance(parent, dict) else parent
+            t = target.table
+            pos = rx.records.conn.execute(select(_f.coalesce(_f.max(t.c.position), -1)).where(t.c.parent_id == parent)).scalar() + 1
+            rec = rx.records.create_many(target, [values], parent_ids=[(parent, pos)])[0]
+            parent_schema = rx.records.root_of(target)
+            if parent_schema is not None and parent == rx.record_id and parent_schema.id == (rx.table.id if rx.table else None):
+                rx.refresh()
+        else:
+            rec = rx.records.create(target, values)
         return {"created": {"table": a["table"], "id": rec["id"]}}
 
 
@@ -507,35 +525,58 @@ class Branch(Action):
 
 @register
 class ForEach(Action):
-    """Runs actions once per sub-table row or linked record: ``items`` as ``item``."""
+    """Runs actions once per row: of a sub-table or link of the record (``items``), or of
+    any table matching a filter (``table`` + ``filter``, e.g. every gift tier reached)."""
 
     type = "for_each"
     label = {"zh-CN": "逐行执行", "en": "For each row"}
-    params = {"items": API_NAME, "as": API_NAME, "actions": ACTION_LIST}
-    required = ["items", "actions"]
+    params = {"items": API_NAME, "table": API_NAME, "filter": {"type": "object"}, "sorts": {"type": "array", "maxItems": 5},
+              "limit": {"type": "integer", "minimum": 1, "maximum": 1000}, "as": API_NAME, "actions": ACTION_LIST}
+    required = ["actions"]
+
+    def _target(self, records, scope, a):
+        if a.get("table"):
+            return records.schema(a["table"])
+        spec = scope.table.fields[a["items"]]
+        return records.schema(spec.options["table"] if spec.type.name == "sub_table" else spec.options["target"])
 
     def check(self, rc, a, scope, ptr):
-        table = scope.table
-        spec = table.fields.get(a["items"]) if table is not None else None
-        if spec is None or spec.type.name not in ("sub_table", "link"):
-            rc.fail(f"{ptr}/items", f"'{a['items']}' is not a sub-table or link", f"'{a['items']}' 不是子表或关联字段")
+        if bool(a.get("items")) == bool(a.get("table")):
+            rc.fail(ptr, "for_each needs either 'items' (a sub-table or link) or 'table' with a 'filter'",
+                    "for_each 需要 'items'(子表或关联)或 'table' 加 'filter'")
             return
-        target = rc.records.schema(spec.options["table"] if spec.type.name == "sub_table" else spec.options["target"])
+        if a.get("table"):
+            target = rc.table_named(a["table"], f"{ptr}/table")
+            self.check_filter(rc, a.get("filter") or {"and": []}, target, scope, f"{ptr}/filter")
+            if target is None:
+                return
+        else:
+            table = scope.table
+            spec = table.fields.get(a["items"]) if table is not None else None
+            if spec is None or spec.type.name not in ("sub_table", "link"):
+                rc.fail(f"{ptr}/items", f"'{a['items']}' is not a sub-table or link", f"'{a['items']}' 不是子表或关联字段")
+                return
+            target = self._target(rc.records, scope, a)
         inner = scope.with_binding(a.get("as", "item"), rc.scope_for(target).schema)
         self.check_actions(rc, a["actions"], inner, f"{ptr}/actions")
 
     def run(self, rx, a, scope):
-        spec = rx.table.fields[a["items"]]
-        target = rx.records.schema(spec.options["table"] if spec.type.name == "sub_table" else spec.options["target"])
+        from zhongshu.platform.storage.query import Query
+
+        target = self._target(rx.records, scope, a)
         name = a.get("as", "item")
         inner = scope.with_binding(name, expression_schema(rx.records, target))
         loader = Loader(rx.records)
-        rows = rx.load_relation(a["items"])
+        if a.get("table"):
+            flt = resolve_filter(a.get("filter") or {"and": []}, lambda src: plain_json(rx.evaluate(src, scope)))
+            rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), limit=a.get("limit", 100)))["records"]
+        else:
+            rows = rx.load_relation(a["items"])
         out = []
         for i, row in enumerate(rows):
             row_plain = loader.load(target, row["id"], rx.paths_of(a, name))
             rx.bind(name, row_plain)
-            out.append(rx.run_actions(a["actions"], inner, f"{a['items']}[{i}]"))
+            out.append(rx.run_actions(a["actions"], inner, f"{name}[{i}]"))
         rx.unbind(name)
         return {"rows": len(rows), "results": out}
 

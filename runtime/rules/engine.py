@@ -379,7 +379,7 @@ def fire_timers(platform, *, now=None, limit: int = 500) -> int:
     from zhongshu.platform.models import Tenant
     from zhongshu.platform.storage.access import Actor
 
-    now = now or utcnow()
+    now = now or platform.clock()
     t = RuleTimer.__table__
     with platform.tenant_session(None) as s:
         due = s.execute(select(t.c.id, t.c.tenant_id).where(t.c.status == "armed", t.c.fire_at <= now)
@@ -413,7 +413,7 @@ def run_scheduled(platform, tenant_id: int, rule_id: int, *, now=None) -> dict:
     from zhongshu.platform.storage.access import Actor
     from zhongshu.platform.storage.query import Query
 
-    now = now or utcnow()
+    now = now or platform.clock()
     with platform.tenant_session(tenant_id, write=True) as s:
         tenant = s.get(Tenant, tenant_id)
         records = platform.records(s, tenant, Actor(None, "owner", is_system=True), now=now)
