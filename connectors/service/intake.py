@@ -307,11 +307,12 @@ def apply_event(platform, session, tenant: Tenant, connector, inst: ConnectorIns
                     rec = recs.create(schema, create_values)
                 record_id = rec["id"]
                 results.append("created")
-            except IntegrityError:
+            except IntegrityError as e:
                 # a concurrent delivery of the same object won the race (unique key)
                 existing = _find(recs, schema, {k: values[k] for k in key_fields}) if key_fields else None
                 if existing is None:
-                    raise
+                    raise _Failed(f"{fm.table}: a unique value is already taken "
+                                  f"({str(e.orig).splitlines()[0][:300]})") from None
                 creating = False
         if not creating:
             record_id, deleted = existing

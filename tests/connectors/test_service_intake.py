@@ -11,7 +11,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from zhongshu.connectors.douyin.connector import push_sign
@@ -445,3 +445,17 @@ def test_inbox_and_installs_are_isolated_between_tenants(owner, app, platform, g
     drain(platform)
     assert len(order_list(beta)) == 1 and order_list(owner) == []
     assert len(beta.ok(beta.get("/inbox"))["entries"]) == 1
+
+
+def test_another_unique_value_taken_is_an_error_not_a_duplicate(owner, platform):
+    table = {**ORDERS_TABLE, "fields": ORDERS_TABLE["fields"] + [{"api_name": "ref", "type": "text", "unique": True}]}
+    owner.ok(owner.post("/tables", json=table), 201)
+    mapping = {**GENERIC_MAPPING, "fields": {**GENERIC_MAPPING["fields"], "ref": "$.ref"}}
+    url = install(owner, "webhook", "mp", {"channel": "小程序", "mappings": [mapping]}, {"secret": SECRET})
+    post_generic(owner.client, url, {**GENERIC_ORDER, "id": "A", "ref": "R-1"}, request_id="1")
+    post_generic(owner.client, url, {**GENERIC_ORDER, "id": "B", "ref": "R-1"}, request_id="2")
+    drain(platform)
+    first, second = inbox(platform)
+    assert first.status == "processed"
+    assert second.status == "error" and "unique value is already taken" in second.error
+    assert len(order_list(owner)) == 1
