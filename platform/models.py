@@ -241,3 +241,34 @@ class Attachment(TenantOwned, Base):
 TENANT_MODELS = [
     m for m in Base.registry.mappers if issubclass(m.class_, TenantOwned)
 ]
+
+
+class TemplateInstall(TenantOwned, Base):
+    """A template installed into a tenant: the definitions as installed (the base of a later
+    three-way merge when a newer version is applied) and what was created from them."""
+
+    __tablename__ = "template_installs"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_template_installs_tenant_name"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    manifest: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: {"tables": {api_name: definition}, "views": {...}, "rules": {...}, "dashboards": {...}, "pages": {...}}
+    installed: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: conflicts left for the admin after an upgrade
+    conflicts: Mapped[list] = mapped_column(JSON, default=list)
+    installed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PublicPage(TenantOwned, Base):
+    """A page reachable without login (e.g. the customer's order tracking page), configured
+    by a JSON definition that says exactly which records and fields it may show."""
+
+    __tablename__ = "public_pages"
+    __table_args__ = (UniqueConstraint("tenant_id", "slug", name="uq_public_pages_tenant_slug"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
