@@ -459,3 +459,27 @@ def test_another_unique_value_taken_is_an_error_not_a_duplicate(owner, platform)
     assert first.status == "processed"
     assert second.status == "error" and "unique value is already taken" in second.error
     assert len(order_list(owner)) == 1
+
+
+def test_two_threads_processing_the_same_order_at_once_make_one_order(owner, platform, generic):
+    import threading
+    post_generic(owner.client, generic, GENERIC_ORDER, request_id="a")
+    post_generic(owner.client, generic, GENERIC_ORDER, request_id="b")
+    tenant_id = platform.tenant_by_slug("acme").id
+    ids = [r.id for r in inbox(platform)]
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def work(inbox_id):
+        barrier.wait()
+        try:
+            results.append(intake.process_inbox(platform, tenant_id, inbox_id))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(r["status"] for r in results) == ["duplicate", "processed"]
+    assert len(order_list(owner)) == 1
