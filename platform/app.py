@@ -37,7 +37,9 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     app.extensions["zhongshu"] = zs
 
     from .api import api
+    from .public_pages import public
     app.register_blueprint(api)
+    app.register_blueprint(public)
 
     @app.get("/api/v1/health")
     def health():
