@@ -13,7 +13,7 @@ import click
 
 #: modules that register outbox handlers, periodic tasks and schedule providers when
 #: imported; missing ones are skipped (the parts are optional)
-EXTENSION_MODULES = ("zhongshu.runtime.rules", "zhongshu.connectors.service")
+EXTENSION_MODULES = ("zhongshu.runtime.handlers", "zhongshu.runtime.rules", "zhongshu.connectors.service")
 
 log = logging.getLogger("zhongshu.runtime.cli")
 
