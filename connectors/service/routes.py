@@ -28,7 +28,11 @@ INBOX_STATUSES = ("received", "processed", "duplicate", "error")
 
 
 def _base_url() -> str:
-    return request.url_root.rstrip("/")
+    """Where senders reach this server: config PUBLIC_URL / ZHONGSHU_PUBLIC_URL (behind a
+    reverse proxy), else the URL of the current request."""
+    import os
+    return (platform().config.get("PUBLIC_URL") or os.environ.get("ZHONGSHU_PUBLIC_URL")
+            or request.url_root).rstrip("/")
 
 
 def _install_json(inst) -> dict:

@@ -246,3 +246,9 @@ class _Unclosed:
 
     def close(self):
         pass
+
+
+def test_webhook_url_uses_the_public_url_when_configured(owner, platform):
+    platform.config["PUBLIC_URL"] = "https://hub.example.com/"
+    inst = make_webhook(owner)
+    assert inst["webhook_url"].startswith("https://hub.example.com/api/v1/hooks/")
