@@ -26,6 +26,10 @@ SYSTEM_INFO = {"id": "number", "version": "number", "created_at": "datetime", "u
                "created_by": "number", "updated_by": "number"}
 
 
+ADDRESS_SCHEMA = Schema({**{k: FieldInfo("text") for k in ("country", "province", "city", "district", "detail", "postcode", "text", "map_url")},
+                         "lat": FieldInfo("number"), "lng": FieldInfo("number")})
+
+
 def _info(records, spec: FieldSpec, depth: int) -> FieldInfo:
     t = spec.type.name
     label = spec.label if isinstance(spec.label, str) else (spec.label or {}).get("zh-CN") or spec.api_name
@@ -38,6 +42,9 @@ def _info(records, spec: FieldSpec, depth: int) -> FieldInfo:
         return FieldInfo("datetime", label=label)
     if t in ("created_by", "modified_by"):
         return FieldInfo("number", label=label)
+    if t == "address":
+        # An address is a small record: address.province, address.text, address.lat ...
+        return FieldInfo("link", schema=ADDRESS_SCHEMA, label=label)
     if t in ("single_select", "multi_select"):
         return FieldInfo(t, options=[c["label"] for c in spec.options.get("choices", [])], label=label)
     if t == "sub_table":

@@ -187,6 +187,22 @@ def _fn_round(x, digits=0):
     return round_half_up(x, to_number(digits, "ROUND") or 0)
 
 
+@fn("DISTANCE_KM", min_args=4, max_args=4, params=("number", "number", "number", "number"), returns=ty.NUMBER,
+    category="math", signature="DISTANCE_KM(lat1, lng1, lat2, lng2)",
+    en="Great-circle distance in kilometres between two points (latitude/longitude in degrees); blank if any is blank.",
+    zh="两点间的球面距离（公里），参数为纬度/经度（度）；任一为空则为空。",
+    examples=[("DISTANCE_KM(30.27, 120.15, 30.25, 120.17)", 2.9)])
+def _fn_distance_km(lat1, lng1, lat2, lng2):
+    import math
+
+    vals = [to_number(v, "DISTANCE_KM") for v in (lat1, lng1, lat2, lng2)]
+    if any(v is None for v in vals):
+        return None
+    a1, o1, a2, o2 = (math.radians(float(v)) for v in vals)
+    h = math.sin((a2 - a1) / 2) ** 2 + math.cos(a1) * math.cos(a2) * math.sin((o2 - o1) / 2) ** 2
+    return round(2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h))), 1)
+
+
 def _minmax(name, pick):
     def impl(s, *args):
         vals = [x for x in _flat_values(args, s) if not is_blank(x)]

@@ -294,11 +294,18 @@ class AdjustNumber(Action):
 @register
 class PickRow(Action):
     """The first row of a rules table matching a filter (routing, gift tiers), its values
-    written into the record: ``set: {"warehouse": "row.id"}``."""
+    written into the record: ``set: {"warehouse": "row.id"}``.
+
+    ``filter`` and ``sorts`` run in SQL. For what SQL cannot say — distance to the customer,
+    a capacity computed from several fields — ``where`` (an expression over ``row`` and the
+    record) keeps candidates and ``order_by`` (an expression, smallest first) ranks them;
+    then at most ``candidates`` rows (default 500) are read and ranked in the runtime."""
 
     type = "pick_row"
     label = {"zh-CN": "从规则表选取一行", "en": "Pick the first matching row of a rules table"}
     params = {"table": API_NAME, "filter": {"type": "object"}, "sorts": {"type": "array", "maxItems": 5},
+              "where": {"type": "string", "maxLength": 4000}, "order_by": {"type": "string", "maxLength": 4000},
+              "candidates": {"type": "integer", "minimum": 1, "maximum": 5000},
               "set": VALUES, "else": ACTION_LIST, "then": ACTION_LIST, "bind": API_NAME}
     required = ["table", "filter"]
 
@@ -308,6 +315,9 @@ class PickRow(Action):
         if target is None:
             return
         inner = scope.with_binding(a.get("bind", "row"), rc.scope_for(target).schema)
+        for key in ("where", "order_by"):
+            if a.get(key):
+                rc.expr(a[key], inner, f"{ptr}/{key}")
         self.check_values(rc, a.get("set"), scope.table, inner, f"{ptr}/set")
         self.check_actions(rc, a.get("then"), inner, f"{ptr}/then")
         self.check_actions(rc, a.get("else"), scope, f"{ptr}/else")
@@ -317,14 +327,35 @@ class PickRow(Action):
 
         target = rx.records.schema(a["table"])
         flt = resolve_filter(a["filter"], lambda src: plain_json(rx.evaluate(src, scope)))
-        rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), limit=1))["records"]
-        if not rows:
-            return {"picked": None, "else": rx.run_actions(a.get("else") or [], scope, "else")}
         name = a.get("bind", "row")
         inner = scope.with_binding(name, expression_schema(rx.records, target))
-        row_plain = Loader(rx.records).load(target, rows[0]["id"], rx.paths_of(a, name))
+        loader = Loader(rx.records)
+        ranked = bool(a.get("where") or a.get("order_by"))
+        rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []),
+                                             limit=a.get("candidates", 500) if ranked else 1))["records"]
+        chosen = None
+        if ranked:
+            best = None
+            for r in rows:
+                plain = loader.load(target, r["id"], rx.paths_of(a, name))
+                if a.get("where") and not rx.evaluate(a["where"], inner, extra={name: plain}):
+                    continue
+                key = rx.evaluate(a["order_by"], inner, extra={name: plain}) if a.get("order_by") else 0
+                if key is None:
+                    continue
+                if best is None or key < best[0]:
+                    best = (key, r, plain)
+                    if not a.get("order_by"):
+                        break
+            if best is not None:
+                chosen, row_plain = best[1], best[2]
+        elif rows:
+            chosen = rows[0]
+            row_plain = loader.load(target, chosen["id"], rx.paths_of(a, name))
+        if chosen is None:
+            return {"picked": None, "else": rx.run_actions(a.get("else") or [], scope, "else")}
         rx.bind(name, row_plain)
-        out = {"picked": {"table": a["table"], "id": rows[0]["id"]}}
+        out = {"picked": {"table": a["table"], "id": chosen["id"]}}
         if a.get("set"):
             values = {k: (v["value"] if isinstance(v, dict) else plain_json(rx.evaluate(v, inner)) if isinstance(v, str) else v)
                       for k, v in a["set"].items()}
@@ -336,6 +367,63 @@ class PickRow(Action):
         if a.get("then"):
             out["then"] = rx.run_actions(a["then"], inner, "then")
         return out
+
+
+@register
+class CountRecords(Action):
+    """Counts records matching a filter and runs ``then`` with the number bound as
+    ``<as>.count`` (e.g. the same buyer's orders in the last 10 minutes)."""
+
+    type = "count_records"
+    label = {"zh-CN": "统计记录数", "en": "Count records"}
+    params = {"table": API_NAME, "filter": {"type": "object"}, "as": API_NAME, "then": ACTION_LIST}
+    required = ["table", "filter", "then"]
+
+    def _schema(self):
+        from ..expressions import FieldInfo, Schema
+
+        return Schema({"count": FieldInfo("number")})
+
+    def check(self, rc, a, scope, ptr):
+        target = rc.table_named(a["table"], f"{ptr}/table")
+        self.check_filter(rc, a["filter"], target, scope, f"{ptr}/filter")
+        self.check_actions(rc, a["then"], scope.with_binding(a.get("as", "found"), self._schema()), f"{ptr}/then")
+
+    def run(self, rx, a, scope):
+        target = rx.records.schema(a["table"])
+        flt = resolve_filter(a["filter"], lambda src: plain_json(rx.evaluate(src, scope)))
+        n = rx.records.count(target, flt)
+        name = a.get("as", "found")
+        rx.bind(name, {"count": n})
+        out = {"count": n, "then": rx.run_actions(a["then"], scope.with_binding(name, self._schema()), "then")}
+        rx.unbind(name)
+        return out
+
+
+@register
+class Recompute(Action):
+    """Recomputes the computed fields of records matching a filter (e.g. a daily rollup of
+    "orders today" right after midnight)."""
+
+    type = "recompute"
+    label = {"zh-CN": "重新计算", "en": "Recompute computed fields"}
+    params = {"table": API_NAME, "filter": {"type": "object"}}
+    required = ["table"]
+
+    def check(self, rc, a, scope, ptr):
+        target = rc.table_named(a["table"], f"{ptr}/table")
+        self.check_filter(rc, a.get("filter"), target, scope, f"{ptr}/filter")
+
+    def run(self, rx, a, scope):
+        from zhongshu.platform.storage.query import Query
+
+        from ..computed import recompute
+
+        target = rx.records.schema(a["table"])
+        flt = resolve_filter(a.get("filter"), lambda src: plain_json(rx.evaluate(src, scope))) if a.get("filter") else None
+        ids = [r["id"] for r in rx.records.list(target, Query(filter=flt, limit=1000, fields=["id"]))["records"]]
+        changed = recompute(rx.records, target, ids) if not rx.dry_run else {}
+        return {"recomputed": len(ids), "changed": len(changed)}
 
 
 @register

@@ -247,3 +247,41 @@ def test_locked_address_refuses_edits_until_an_approval_unlocks_it(owner, orders
     admin.ok(admin.post(f"/approvals/{pending[0]['id']}/decide", json={"decision": "approve", "comment": "客户来电确认"}))
     assert owner.ok(owner.get(f"/tables/orders/records/{o['id']}"))["address"]["detail"] == "上海市浦东新区 2 号"
     assert owner.patch(f"/tables/orders/records/{o['id']}", json={"address": "北京"}).status_code == 400  # locked again
+
+
+def test_routing_picks_the_nearest_store_with_capacity_and_falls_back(owner, orders):
+    owner.ok(owner.post("/tables", json={"api_name": "stores", "fields": [
+        {"api_name": "name", "type": "text"}, {"api_name": "lat", "type": "number"}, {"api_name": "lng", "type": "number"},
+        {"api_name": "enabled", "type": "boolean", "default": True}, {"api_name": "capacity", "type": "number"},
+        {"api_name": "temporary", "type": "boolean"}]}), 201)
+    owner.ok(owner.post("/tables/stores/records", json={"records": [
+        {"name": "西湖店", "lat": 30.259, "lng": 120.130, "capacity": 10},
+        {"name": "滨江店", "lat": 30.208, "lng": 120.211, "capacity": 10},
+        {"name": "满了", "lat": 30.2741, "lng": 120.1552, "capacity": 0},
+        {"name": "临时仓", "lat": 0, "lng": 0, "capacity": 5000, "temporary": True}]}), 201)
+    owner.ok(owner.post("/tables/orders/fields", json={"api_name": "store", "type": "text"}), 201)
+    rule(owner, {"api_name": "route", "table": "orders", "trigger": {"type": "record_created"}, "actions": [{
+        "type": "pick_row", "table": "stores", "bind": "s",
+        "filter": {"and": [{"field": "enabled", "op": "=", "value": True}, {"field": "temporary", "op": "!=", "value": True},
+                           {"field": "capacity", "op": ">", "value": 0}]},
+        "where": "DISTANCE_KM(s.lat, s.lng, address.lat, address.lng) <= 3",
+        "order_by": "DISTANCE_KM(s.lat, s.lng, address.lat, address.lng)",
+        "set": {"store": "s.name"},
+        "else": [{"type": "pick_row", "table": "stores", "filter": {"field": "temporary", "op": "=", "value": True},
+                  "set": {"store": "row.name"}}]}]})
+    near = owner.ok(owner.post("/tables/orders/records", json={"address": {"city": "杭州", "lat": 30.2741, "lng": 120.1551}}), 201)
+    far = owner.ok(owner.post("/tables/orders/records", json={"address": {"city": "北京", "lat": 39.9, "lng": 116.4}}), 201)
+    assert near["store"] == "西湖店"  # 满了 is closer but has no capacity; 滨江店 is farther
+    assert far["store"] == "临时仓"
+
+
+def test_count_records_holds_a_burst_of_similar_orders(owner, orders, clock):
+    owner.ok(owner.post("/tables/orders/fields", json={"api_name": "hold", "type": "boolean"}), 201)
+    rule(owner, {"api_name": "burst", "table": "orders", "trigger": {"type": "record_created"}, "actions": [{
+        "type": "count_records", "table": "orders", "as": "same",
+        "filter": {"and": [{"field": "phone", "op": "=", "value": {"$expr": "phone"}},
+                           {"field": "created_at", "op": "within_last", "value": "10 minutes"}]},
+        "then": [{"type": "branch", "if": "same.count >= 3", "then": [{"type": "update_record", "values": {"hold": True}}]}]}]})
+    holds = [owner.ok(owner.post("/tables/orders/records", json={"phone": "13800000000"}), 201)["hold"] for _ in range(4)]
+    assert holds == [False, False, True, True]
+    assert owner.ok(owner.post("/tables/orders/records", json={"phone": "13911111111"}), 201)["hold"] is False
