@@ -175,6 +175,27 @@ def sort_items(items: list[FieldItem]) -> list[FieldItem]:
     return out
 
 
+def extra_deps(extra: list[FieldItem], deferred: list[FieldItem]) -> list[FieldItem]:
+    """Dependencies between fields added to existing tables (upgrades) and the others."""
+    items = {(i.table, i.fdef["api_name"]): i for i in [*deferred, *extra]}
+    out = []
+    for it in extra:
+        opts = it.fdef.get("options") or {}
+        deps = set()
+        if it.fdef.get("type") in ("lookup", "rollup"):
+            deps.add((it.table, opts.get("through")))
+            thr = items.get((it.table, opts.get("through")))
+            if thr is not None and opts.get("field"):
+                tgt = (thr.fdef.get("options") or {}).get("target") if thr.fdef.get("type") == "link" \
+                    else child_table_name(it.table, thr.fdef)
+                deps.add((tgt, opts["field"]))
+        if isinstance(opts.get("expression"), str):
+            deps |= {(it.table, w) for w in _WORD.findall(opts["expression"])}
+        deps.discard((it.table, it.fdef["api_name"]))
+        out.append(FieldItem(it.table, it.fdef, it.file, it.ptr, it.parent, {d for d in deps if d in items}))
+    return out
+
+
 def translator(maps: dict[str, list[int]]):
     """Pointers of a first-pass document back to the template file (fields left out for the
     second pass shift the indexes)."""
@@ -280,8 +301,7 @@ class Installer:
                 self.md.create_table(doc)
             self.report["created"]["tables"].append(doc["api_name"])
             self.report["created"]["fields"] += sum(1 for _ in walk_tables(doc, rel))
-        items = sort_items(list(deferred) + [FieldItem(i.table, i.fdef, i.file, i.ptr, i.parent, set(i.deps)) for i in extra_fields]) \
-            if extra_fields else deferred
+        items = sort_items(list(deferred) + extra_deps(list(extra_fields), deferred)) if extra_fields else deferred
         for it in items:
             fdef = copy.deepcopy(it.fdef)
             with at(it.file, it.ptr):
