@@ -129,6 +129,11 @@ class Worker:
         """Claims up to ``limit`` (default ``batch``) due jobs for this worker."""
         now = self.clock()
         limit = min(self.batch, limit) if limit else self.batch
+        if not self._pg:
+            # SQLite has one writer: look (read-only, no lock) before taking the write lock
+            with self.platform.engine.connect() as conn:
+                if conn.execute(select(C.id).where(self._due(now)).limit(1)).first() is None:
+                    return []
         with self._engine.begin() as conn:
             cond = self._due(now)
             cap = self._priority_cap(conn, now)
