@@ -39,6 +39,8 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     from .api import api
     from .public_pages import public
     app.register_blueprint(api)
+    from zhongshu.builder_ui.blueprint import ui
+    app.register_blueprint(ui)
     app.register_blueprint(public)
 
     @app.get("/api/v1/health")

@@ -1,0 +1,148 @@
+// Admin screens (members and roles, connectors, dead letters with replay, audit log,
+// import/export) and the approvals inbox.
+import { html, state, t, label, get, post, patch, del, api, ApiError, msgOf, reactive, onMounted, toast, tpath, qs } from './lib.js';
+
+const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
+const TABS = ['members', 'connectors', 'deadletters', 'audit', 'io'];
+
+export const AdminScreen = {
+  props: ['tab'],
+  setup(props) {
+    const s = reactive({ members: [], catalogue: [], installs: [], dead: [], audit: [], error: '', newEmail: '', newRole: 'member',
+      memberErr: '', importTable: '', importing: false, progress: 0, importResult: null, auditBefore: null });
+    async function load() {
+      s.error = '';
+      try {
+        if (props.tab === 'members') s.members = (await get('/members')).members;
+        if (props.tab === 'connectors') {
+          const [c, i] = await Promise.all([get('/api/v1/connectors'), get('/connectors')]);
+          s.catalogue = c.connectors; s.installs = i.installs;
+        }
+        if (props.tab === 'deadletters') s.dead = (await get('/outbox?status=dead')).jobs;
+        if (props.tab === 'audit') { const d = await get('/audit?limit=100'); s.audit = d.entries; }
+      } catch (e) { s.error = msgOf(e); }
+    }
+    onMounted(load);
+    async function addMember(e) {
+      e.preventDefault(); s.memberErr = '';
+      try { await post('/members', { email: s.newEmail, role: s.newRole }); s.newEmail = ''; await load(); toast(t('admin.member_added'), 'ok'); }
+      catch (err) { s.memberErr = err instanceof ApiError && err.errors.length ? msgOf(err.errors[0]) : msgOf(err); }
+    }
+    async function setRole(m, role) {
+      try { await patch(`/members/${m.id}`, { role }); toast(t('admin.role_changed'), 'ok'); } catch (e) { toast(msgOf(e), 'error'); await load(); }
+    }
+    async function replay(j) {
+      try { await post(`/outbox/${j.id}/replay`); toast(t('admin.replayed'), 'ok'); await load(); } catch (e) { toast(msgOf(e), 'error'); }
+    }
+    async function toggleInstall(i, on) {
+      try { await patch(`/connectors/${i.api_name}`, { enabled: on }); await load(); } catch (e) { toast(msgOf(e), 'error'); }
+    }
+    async function testInstall(i) {
+      try { const r = await post(`/connectors/${i.api_name}/test`); toast(r.ok === false ? msgOf(r) : t('admin.test_ok'), r.ok === false ? 'error' : 'ok'); }
+      catch (e) { toast(msgOf(e), 'error'); }
+    }
+    function doImport(e) {
+      e.preventDefault();
+      const file = e.target.querySelector('input[type=file]').files[0];
+      if (!file || !s.importTable) return;
+      const fd = new FormData(); fd.append('file', file);
+      const xhr = new XMLHttpRequest();  // XHR for upload progress
+      s.importing = true; s.progress = 0; s.importResult = null;
+      xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) s.progress = Math.round((ev.loaded / ev.total) * 100); };
+      xhr.onload = () => {
+        s.importing = false; s.progress = 100;
+        let body = null; try { body = JSON.parse(xhr.responseText); } catch (err) { /* not JSON */ }
+        s.importResult = xhr.status < 400 ? body : { error: body && body.error ? msgOf(body.error) : xhr.statusText };
+      };
+      xhr.onerror = () => { s.importing = false; s.importResult = { error: t('admin.network_error') }; };
+      xhr.open('POST', tpath(`/tables/${s.importTable}/import`));
+      xhr.setRequestHeader('X-CSRF-Token', state.csrf);
+      xhr.send(fd);
+    }
+    const tables = () => state.tables.filter((x) => !x.parent_table);
+
+    function body() {
+      switch (props.tab) {
+        case 'members': return html`<div>
+          <table class="list"><thead><tr><th>${t('admin.email')}</th><th>${t('admin.name')}</th><th>${t('admin.role')}</th></tr></thead>
+            <tbody>${s.members.map((m) => html`<tr key=${m.id}><td>${m.email}</td><td>${m.name}</td>
+              <td><select aria-label=${t('admin.role') + ' ' + m.email} value=${m.role} onChange=${(e) => setRole(m, e.target.value)}>
+                ${ROLES.map((r) => html`<option value=${r}>${t('role.' + r)}</option>`)}</select></td></tr>`)}</tbody></table>
+          <form class="row" onSubmit=${addMember}><label for="nm-email">${t('admin.add_member')}</label>
+            <input id="nm-email" type="email" required placeholder="name@company.com" value=${s.newEmail} onInput=${(e) => (s.newEmail = e.target.value)} />
+            <select aria-label=${t('admin.role')} value=${s.newRole} onChange=${(e) => (s.newRole = e.target.value)}>${ROLES.map((r) => html`<option value=${r}>${t('role.' + r)}</option>`)}</select>
+            <button type="submit">${t('common.add')}</button></form>
+          ${s.memberErr ? html`<div class="field-error" role="alert">${s.memberErr}</div>` : null}</div>`;
+        case 'connectors': return html`<div>
+          <h3>${t('admin.installed')}</h3>
+          <table class="list"><thead><tr><th>${t('admin.name')}</th><th>${t('admin.connector')}</th><th>${t('admin.status')}</th><th></th></tr></thead>
+            <tbody>${s.installs.map((i) => html`<tr key=${i.api_name}><td>${label(i.label, i.api_name)}</td><td>${i.connector}</td>
+              <td><label class="switch"><input type="checkbox" role="switch" checked=${i.enabled} onChange=${(e) => toggleInstall(i, e.target.checked)} /> ${i.enabled ? t('admin.enabled') : t('admin.disabled')}</label>
+                ${i.last_error ? html`<div class="field-error">${i.last_error}</div>` : null}</td>
+              <td><button type="button" onClick=${() => testInstall(i)}>${t('admin.test')}</button></td></tr>`)}
+            ${s.installs.length ? null : html`<tr><td colspan="4" class="muted">${t('common.none')}</td></tr>`}</tbody></table>
+          <h3>${t('admin.available')}</h3>
+          <div class="cards">${s.catalogue.map((c) => html`<div class="card" key=${c.name}><strong>${label(c.labels, c.name)}</strong>
+            <div class="muted small">${c.name} ${c.version}</div>
+            <div class="small">${(c.actions || []).map((a) => a.name || a).join(', ')}</div></div>`)}</div></div>`;
+        case 'deadletters': return html`<table class="list" data-test="dead-letters"><thead><tr><th>#</th><th>${t('admin.kind')}</th><th>${t('admin.attempts')}</th><th>${t('admin.error')}</th><th></th></tr></thead>
+          <tbody>${s.dead.map((j) => html`<tr key=${j.id}><td>${j.id}</td><td>${j.kind}</td><td>${j.attempts}</td><td class="small">${j.last_error || j.error || ''}</td>
+            <td><button type="button" onClick=${() => replay(j)}>${t('admin.replay')}</button></td></tr>`)}
+          ${s.dead.length ? null : html`<tr><td colspan="5" class="muted">${t('admin.no_dead')}</td></tr>`}</tbody></table>`;
+        case 'audit': return html`<table class="list" data-test="audit"><thead><tr><th>${t('rules.at')}</th><th>${t('admin.user')}</th><th>${t('admin.action')}</th><th>${t('admin.object')}</th><th>${t('rules.detail')}</th></tr></thead>
+          <tbody>${s.audit.map((a) => html`<tr key=${a.id}><td>${a.at.slice(0, 19).replace('T', ' ')}</td><td>#${a.user_id ?? ''}</td><td>${a.action}</td><td>${a.object_type} ${a.object_id ?? ''}</td>
+            <td class="mono small">${JSON.stringify(a.detail).slice(0, 160)}</td></tr>`)}</tbody></table>`;
+        case 'io': return html`<div class="io">
+          <h3>${t('admin.export')}</h3>
+          <ul>${tables().map((x) => html`<li key=${x.id}>${label(x.label, x.api_name)}:
+            <a class="button" href=${tpath(`/tables/${x.api_name}/export`) + qs({ format: 'xlsx' })} download>Excel</a>
+            <a class="button" href=${tpath(`/tables/${x.api_name}/export`) + qs({ format: 'csv' })} download>CSV</a></li>`)}</ul>
+          <h3>${t('admin.import')}</h3>
+          <form class="row" onSubmit=${doImport}>
+            <select aria-label=${t('rules.table')} value=${s.importTable} onChange=${(e) => (s.importTable = e.target.value)} required>
+              <option value="">${t('common.choose')}</option>${tables().map((x) => html`<option value=${x.api_name}>${label(x.label, x.api_name)}</option>`)}</select>
+            <label class="sr-only" for="imp-file">${t('admin.file')}</label><input id="imp-file" type="file" accept=".csv,.xlsx" required />
+            <button type="submit" disabled=${s.importing}>${t('admin.import')}</button></form>
+          ${s.importing || s.progress ? html`<progress max="100" value=${s.progress} aria-label=${t('admin.progress')}></progress>` : null}
+          ${s.importResult ? html`<pre class="dry">${JSON.stringify(s.importResult, null, 2)}</pre>` : null}</div>`;
+        default: return null;
+      }
+    }
+    return () => html`<section class="admin">
+      <header class="screen-head"><h1>${t('nav.admin')}</h1></header>
+      <nav class="view-tabs" aria-label=${t('nav.admin')}>${TABS.map((x) => html`<a key=${x} href=${'#/admin/' + x} class=${props.tab === x ? 'active' : ''}>${t('admin.tab_' + x)}</a>`)}</nav>
+      ${s.error ? html`<div class="banner error" role="alert">${s.error}</div>` : null}
+      ${body()}</section>`;
+  },
+};
+
+export const ApprovalsScreen = {
+  setup() {
+    const s = reactive({ items: [], status: 'pending', comments: {}, error: '', busy: {} });
+    async function load() {
+      try { s.items = (await get('/approvals' + qs({ status: s.status || undefined, mine: s.status === 'pending' ? 'true' : undefined }))).approvals; }
+      catch (e) { s.error = msgOf(e); }
+    }
+    onMounted(load);
+    async function decide(a, decision) {
+      s.busy[a.id] = true;
+      try { await post(`/approvals/${a.id}/decide`, { decision, comment: s.comments[a.id] || '' }); toast(t(decision === 'approve' ? 'appr.approved' : 'appr.rejected'), 'ok'); await load(); }
+      catch (e) { toast(msgOf(e), 'error'); } finally { s.busy[a.id] = false; }
+    }
+    return () => html`<section class="approvals">
+      <header class="screen-head"><h1>${t('nav.approvals')}</h1><span class="spacer"></span>
+        <select aria-label=${t('admin.status')} value=${s.status} onChange=${(e) => { s.status = e.target.value; load(); }}>
+          ${['pending', 'approved', 'rejected', ''].map((x) => html`<option value=${x}>${t('appr.s_' + (x || 'all'))}</option>`)}</select></header>
+      ${s.error ? html`<div class="banner error" role="alert">${s.error}</div>` : null}
+      <ul class="approval-list">${s.items.map((a) => html`<li class="card" key=${a.id}>
+        <div class="row"><strong>${a.title}</strong><span class="spacer"></span><span class=${'pill ' + (a.status === 'approved' ? 'c-green' : a.status === 'rejected' ? 'c-red' : 'c-orange')}>${t('appr.s_' + a.status)}</span></div>
+        <div class="muted small">${a.created_at.slice(0, 16).replace('T', ' ')} · ${t('appr.record')} #${a.record_id}</div>
+        ${a.status === 'pending' ? html`<label for=${'c' + a.id}>${t('appr.comment')}</label>
+          <textarea id=${'c' + a.id} rows="2" value=${s.comments[a.id] || ''} onInput=${(e) => (s.comments[a.id] = e.target.value)}></textarea>
+          <div class="row big-buttons"><button type="button" class="primary" disabled=${s.busy[a.id]} onClick=${() => decide(a, 'approve')}>${t('appr.approve')}</button>
+            <button type="button" class="danger" disabled=${s.busy[a.id]} onClick=${() => decide(a, 'reject')}>${t('appr.reject')}</button></div>`
+          : html`<div class="small">${a.comment || ''}</div>`}
+      </li>`)}
+      ${s.items.length ? null : html`<li class="muted">${t('appr.none')}</li>`}</ul></section>`;
+  },
+};
