@@ -180,7 +180,7 @@ def _load_extension_commands():
     """Commands contributed by the other parts (runtime: worker, scheduler; templates)."""
     import importlib
 
-    for module in ("zhongshu.runtime.cli",):
+    for module in ("zhongshu.runtime.cli", "zhongshu.platform.templates_engine.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

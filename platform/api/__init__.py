@@ -6,3 +6,4 @@ __all__ = ["api"]
 from zhongshu.connectors.service import routes as _connector_routes  # noqa: E402,F401
 from zhongshu.runtime.rules import api as _rules_routes  # noqa: E402,F401
 from zhongshu.runtime import api_outbox as _outbox_routes  # noqa: E402,F401
+from zhongshu.platform.templates_engine import routes as _template_routes  # noqa: E402,F401
