@@ -137,6 +137,12 @@ export const TableDesigner = {
       item.parentNode.removeChild(item);
       from.insertBefore(item, from.children[oldIndex] || null);
     }
+    // Where a palette item was dropped: the number of fields before it.
+    function indexAmong(item, cls) {
+      let n = 0;
+      for (let el = item.previousElementSibling; el; el = el.previousElementSibling) if (el.classList.contains(cls)) n++;
+      return n;
+    }
     function bindPalette() {
       if (!palette.value) return;
       sortables.push(Sortable.create(palette.value, { group: { name: 'fields', pull: 'clone', put: false }, sort: false,
@@ -146,7 +152,7 @@ export const TableDesigner = {
       if (!canvas.value) return;
       sortables.push(Sortable.create(canvas.value, { group: { name: 'fields', pull: false, put: true }, animation: 120,
         draggable: '.canvas-field', handle: '.canvas-field',
-        onAdd(evt) { const type = evt.item.dataset.type; undoDom(evt, true); if (type) addField(type, evt.newDraggableIndex); },
+        onAdd(evt) { const type = evt.item.dataset.type, at = indexAmong(evt.item, 'canvas-field'); undoDom(evt, true); if (type) addField(type, at); },
         onUpdate(evt) { undoDom(evt); move(d.fields, evt.oldDraggableIndex, evt.newDraggableIndex); } }));
     }
     let colSortable = null;
@@ -156,7 +162,7 @@ export const TableDesigner = {
       const f = sel.value;
       colSortable = Sortable.create(colCanvas.value, { group: { name: 'fields', pull: false, put: true }, animation: 120,
         draggable: '.col-item', handle: '.drag-handle',
-        onAdd(evt) { const type = evt.item.dataset.type; undoDom(evt, true); if (type && type !== 'sub_table') addColumn(f, type, evt.newDraggableIndex); },
+        onAdd(evt) { const type = evt.item.dataset.type, at = indexAmong(evt.item, 'col-item'); undoDom(evt, true); if (type && type !== 'sub_table') addColumn(f, type, at); },
         onUpdate(evt) { undoDom(evt); move(f.columns, evt.oldDraggableIndex, evt.newDraggableIndex); } });
     }
     onMounted(async () => { await load(); await nextTick(); bindPalette(); bindCanvas(); });

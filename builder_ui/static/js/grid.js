@@ -38,6 +38,7 @@ export const DataScreen = {
       s.reloadKey++;
     }
     onMounted(load);
+    watch(() => props.viewName, (name) => { if (s.table) applyView(s.views.find((v) => v.api_name === name) || null); });
     const onSearch = debounce((v) => { s.q = v; s.reloadKey++; }, 300);
 
     function toggleField(name, on) {
@@ -228,6 +229,7 @@ export const Grid = {
       }
     }
     function onEditorKey(e) {
+      e.stopPropagation();  // the grid's own key handler must not see the editor's keys
       if (e.key === 'Escape') { e.preventDefault(); stopEdit(false); }
       else if (e.key === 'Enter') { e.preventDefault(); stopEdit(true, true); }
       else if (e.key === 'Tab') { e.preventDefault(); stopEdit(true); moveTo(g.active.r, g.active.c + (e.shiftKey ? -1 : 1)); }

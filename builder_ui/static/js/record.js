@@ -26,7 +26,9 @@ export const RecordForm = {
       catch (e) { r.general = msgOf(e); }
     }
     onMounted(async () => { await load(); await nextTick(); bindSortables(); const el = document.querySelector('.record-form input, .record-form select, .record-form textarea'); el && el.focus(); });
-    onBeforeUnmount(() => sortables.forEach((s) => s.destroy()));
+    const onEsc = (e) => { if (e.key === 'Escape' && !e.defaultPrevented) emit('close', r.changed); };
+    window.addEventListener('keydown', onEsc);
+    onBeforeUnmount(() => { sortables.forEach((s) => s.destroy()); window.removeEventListener('keydown', onEsc); });
     function bindSortables() {
       sortables.forEach((s) => s.destroy()); sortables = [];
       for (const f of subFields) {
@@ -109,7 +111,7 @@ export const RecordForm = {
 
     return () => html`<div class="modal-back" onClick=${(e) => e.target === e.currentTarget && emit('close', r.changed)}>
       <form class="modal record-form" role="dialog" aria-modal="true" aria-labelledby="rf-title" onSubmit=${save}
-            onKeydown=${(e) => { if (e.key === 'Escape') emit('close', r.changed); if (e.key === 's' && (e.ctrlKey || e.metaKey)) save(e); }}>
+            onKeydown=${(e) => { if (e.key === 's' && (e.ctrlKey || e.metaKey)) save(e); }}>
         <header class="row"><h2 id="rf-title">${isNew ? t('record.new', { table: label(props.table.label, props.table.api_name) }) : t('record.title', { id: props.recordId })}</h2>
           <span class="spacer"></span>
           <button type="button" class="icon" aria-label=${t('common.close')} onClick=${() => emit('close', r.changed)}>✕</button></header>
