@@ -158,3 +158,41 @@ def clear_conflicts(name):
         raise NotFound(f"installed template '{name}'", f"已安装的模板 '{name}'")
     ti.conflicts = []
     return ok({"template": installed_json(ti)})
+
+
+def _describe_in_openapi() -> None:
+    """The template endpoints in the OpenAPI document (platform/api/openapi.py OPERATIONS)."""
+    from zhongshu.platform.api.openapi import OPERATIONS, obj, ref
+
+    report = obj({"report": {"type": "object", "description": "what was created / changed; see docs/templates-guide.md"}}, ["report"])
+    bundle = obj({"format": {"const": "zhongshu-template"}, "format_version": {"const": 1},
+                  "manifest": ref("template_manifest"), "files": {"type": "object"}}, ["manifest", "files"])
+    tags = ["templates"]
+    OPERATIONS.update({
+        "api_v1.template_gallery": {"summary": "The gallery of built-in templates", "tags": tags,
+                                    "response": obj({"templates": {"type": "array", "items": {"type": "object"}}})},
+        "api_v1.installed_templates": {"summary": "Templates installed in the tenant, with upgrade conflicts (admin)", "tags": tags,
+                                       "response": obj({"templates": {"type": "array", "items": {"type": "object"}}})},
+        "api_v1.install_builtin": {
+            "summary": "Install a gallery template in one transaction (admin)", "tags": tags, "status": 201,
+            "description": "A template with any problem is refused as a whole (400 template_invalid; each error names "
+                           "`file` and `pointer`); installed already: 409.",
+            "body": obj({"name": {"type": "string"}, "with_sample_data": {"type": "boolean"},
+                         "sample_size": {"type": "integer", "minimum": 1}, "connectors": {"type": "object"}}, ["name"]),
+            "response": report},
+        "api_v1.import_bundle": {"summary": "Install a template bundle (an export); never runs code (admin)", "tags": tags,
+                                 "status": 201, "body": bundle, "response": report},
+        "api_v1.upgrade_installed": {
+            "summary": "Apply a newer template version: additions merged, customisations kept, conflicts listed (admin)",
+            "tags": tags, "body": obj({"name": {"type": "string"}, "bundle": bundle, "connectors": {"type": "object"}}),
+            "response": report},
+        "api_v1.export_tenant": {"summary": "The tenant's definitions (?app=<api_name> or all) as a template bundle (admin)",
+                                 "tags": tags, "response": bundle},
+        "api_v1.recheck_connectors": {"summary": "Switch on rules left off for a connector that is now configured (admin)",
+                                      "tags": tags, "response": obj({"enabled_rules": {"type": "array", "items": {"type": "string"}}})},
+        "api_v1.clear_conflicts": {"summary": "Clear the upgrade conflicts listed for an installed template (admin)", "tags": tags,
+                                   "response": obj({"template": {"type": "object"}})},
+    })
+
+
+_describe_in_openapi()
