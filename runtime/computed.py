@@ -175,8 +175,28 @@ def _same(a, b) -> bool:
 
 # -- propagation ---------------------------------------------------------------------
 
+def _reaches(records, owner: TableSchema, rel: FieldSpec, changed) -> bool:
+    """Whether the owner's computed fields read one of the changed fields through ``rel``
+    (a changed link column itself also counts: the related record may be another one now)."""
+    comp = computer_for(records, owner)
+    if comp is None:
+        return False
+    used = {p.split(".")[1] for p in comp.paths if p.startswith(rel.api_name + ".") and p.count(".") >= 1}
+    via = rel.options.get("via") if rel.type.name == "link" else None
+    return bool(set(changed) & (used | ({via} if via else set()) | {"deleted_at"})) or not used
+
+
 def dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec]]:
-    """(table, relation field) pairs whose computed fields reach ``table`` through that field."""
+    """(table, relation field) pairs whose computed fields reach ``table`` through that field;
+    computed once per transaction and table."""
+    cache = records.session.info.setdefault("zs_dependents", {})
+    key = (table.id, table.schema_version)
+    if key not in cache:
+        cache[key] = _dependents(records, table)
+    return cache[key]
+
+
+def _dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec]]:
     out = []
     from zhongshu.platform.models import Field, UserTable
 
@@ -224,15 +244,27 @@ def affected_ids(records, owner: TableSchema, rel: FieldSpec, changed: TableSche
 def on_write(event) -> None:
     """After-write hook: own computed fields, then everything that depends on this record."""
     records, table = event.records, event.schema
-    if event.action in ("create", "update", "restore"):
+    if event.action in ("create", "restore"):
         recompute(records, table, [event.record_id])
-    _propagate(records, table, event.before, event.after, hops=0)
+    changed = None
+    if event.action == "update":
+        changed = set(event.changed or ())
+        comp = computer_for(records, table)
+        if comp is not None:
+            inputs = {p.split(".")[0] for p in comp.paths}
+            if not event.changed or (changed & inputs):
+                done = recompute(records, table, [event.record_id]).get(event.record_id, {})
+                by_column = {s.column_name: s.api_name for s in table.fields.values()}
+                changed |= {by_column[c] for c in done if c in by_column}
+    _propagate(records, table, event.before, event.after, hops=0, changed=changed)
 
 
-def _propagate(records, table, before, after, hops):
+def _propagate(records, table, before, after, hops, changed=None):
     if hops >= MAX_HOPS:
         return
     for owner, rel in dependents(records, table):
+        if changed is not None and not _reaches(records, owner, rel, changed):
+            continue
         ids = affected_ids(records, owner, rel, table, before, after)
         if not ids:
             continue

@@ -137,14 +137,15 @@ class UpdateRecord(Action):
         self.check_values(rc, a["values"], scope.table, scope, f"{ptr}/values")
 
     def run(self, rx, a, scope):
-        values = evaluate_values(rx, a["values"], scope)
-        current = rx.current_values(list(values))
-        values = {k: v for k, v in values.items() if current.get(k) != v}
-        if not values:
-            return {"changed": {}}
-        rec = rx.records.update(rx.table, rx.record_id, values)
-        rx.refresh(rec)
-        return {"changed": values}
+        raw = {}
+        for k, v in (a["values"] or {}).items():
+            if isinstance(v, dict) and "value" in v:
+                raw[k] = v["value"]
+            elif isinstance(v, str):
+                raw[k] = rx.evaluate(v, scope)
+            else:
+                raw[k] = v
+        return {"changed": rx.set_fields(raw)}
 
 
 @register
@@ -357,13 +358,9 @@ class PickRow(Action):
         rx.bind(name, row_plain)
         out = {"picked": {"table": a["table"], "id": chosen["id"]}}
         if a.get("set"):
-            values = {k: (v["value"] if isinstance(v, dict) else plain_json(rx.evaluate(v, inner)) if isinstance(v, str) else v)
-                      for k, v in a["set"].items()}
-            current = rx.current_values(list(values))
-            values = {k: v for k, v in values.items() if current.get(k) != v}
-            if values:
-                rx.refresh(rx.records.update(rx.table, rx.record_id, values))
-            out["changed"] = values
+            raw = {k: (v["value"] if isinstance(v, dict) else rx.evaluate(v, inner) if isinstance(v, str) else v)
+                   for k, v in a["set"].items()}
+            out["changed"] = rx.set_fields(raw)
         if a.get("then"):
             out["then"] = rx.run_actions(a["then"], inner, "then")
         return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from typing import Any
@@ -34,6 +35,8 @@ from .definition import RuleCompiler, Scope
 
 log = logging.getLogger("zhongshu.rules")
 MAX_DEPTH = 8
+#: actions that may change rows other than through set_fields on the record itself
+DB_WRITERS = {"create_record", "update_records", "adjust_number", "lock_fields", "unlock_fields", "recompute", "start_approval"}
 RECORD_TRIGGERS = {"record_created", "record_updated", "record_deleted", "condition_true", "time_after"}
 
 
@@ -85,6 +88,15 @@ def compile_rule(records: Records, row: Rule) -> CompiledRule:
 
 
 def active_rules(records: Records, table_id: int) -> list[CompiledRule]:
+    # Once per transaction and table: a write's cascade asks many times.
+    cache = records.session.info.setdefault("zs_rules", {})
+    if table_id in cache:
+        return cache[table_id]
+    cache[table_id] = _load_rules(records, table_id)
+    return cache[table_id]
+
+
+def _load_rules(records: Records, table_id: int) -> list[CompiledRule]:
     rows = records.session.scalars(select(Rule).where(Rule.table_id == table_id, Rule.enabled.is_(True))
                                    .order_by(Rule.position, Rule.id)).all()
     out = []
@@ -133,6 +145,30 @@ class RunContext:
     def paths_of(self, action: dict, name: str) -> set:
         return self.rule.binding_paths(name)
 
+    def set_fields(self, raw: dict) -> dict:
+        """Sets fields of the triggering record. Within a write's rules the changes are
+        collected and written once after the rules of that write ran (later rules already
+        see them); elsewhere (timers, buttons, approvals) they are written at once."""
+        changed = {}
+        for k, v in raw.items():
+            if not _same_value(self.record.get(k), v):
+                changed[k] = v
+        if not changed:
+            return {}
+        for k, v in changed.items():
+            self.record[k] = v
+        values = {k: plain_json(v) for k, v in changed.items()}
+        pending = self.records.session.info.get("zs_pending", {}).get((self.table.id, self.record_id)) if self.table is not None else None
+        if pending is not None and not self.dry_run:
+            pending["values"].update(values)
+            pending["raw"].update(changed)
+            if self.rule.id not in pending["fired"]:
+                pending["fired"].append(self.rule.id)
+        else:
+            self.records.update(self.table, self.record_id, values)
+            self.refresh()
+        return values
+
     def current_values(self, names) -> dict:
         if self.record_id is None or self.table is None:
             return {}
@@ -156,6 +192,9 @@ class RunContext:
         for i, a in enumerate(actions):
             self.path = f"{parent}/{path}/{i}" if path else f"{parent}/{i}"
             started = time.perf_counter()
+            if a["type"] in DB_WRITERS:
+                # related rows may change: later rules of this write reload the record
+                self.records.session.info["zs_dirty"] = True
             try:
                 result = ACTIONS[a["type"]].run(self, a, scope)
                 out.append({"type": a["type"], "ok": True, **result, "ms": round((time.perf_counter() - started) * 1000, 2)})
@@ -168,6 +207,17 @@ class RunContext:
             finally:
                 self.path = parent
         return out
+
+
+def _same_value(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)) and not isinstance(a, bool) and not isinstance(b, bool):
+            return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+    return a == b
 
 
 class _Stop(Exception):
@@ -258,6 +308,33 @@ def after_write(event: WriteEvent) -> None:
     rules = [r for r in active_rules(records, table.id) if r.trigger["type"] in RECORD_TRIGGERS]
     if not rules:
         return
+    key = (table.id, event.record_id)
+    pending_all = records.session.info.setdefault("zs_pending", {})
+    if event.action == "delete" or key in pending_all:
+        _run_record_rules(event, rules)
+        return
+    pending_all[key] = {"values": {}, "raw": {}, "fired": []}
+    try:
+        _run_record_rules(event, rules)
+        pending = pending_all.pop(key)
+    except BaseException:
+        pending_all.pop(key, None)
+        raise
+    if pending["values"]:
+        # One write for everything the rules set: it cascades (record_updated rules) as usual,
+        # with the rules that caused it still on the stack, so a rule re-triggering itself
+        # through the cascade is caught as a cycle.
+        stack = _stack(records)
+        fired = [(rid, event.record_id) for rid in pending["fired"]]
+        stack.extend(fired)
+        try:
+            records.nested().update(table, event.record_id, pending["values"])
+        finally:
+            del stack[len(stack) - len(fired):]
+
+
+def _run_record_rules(event: WriteEvent, rules: list) -> None:
+    records, table = event.records, event.schema
     loader = Loader(records)
     paths = set().union(*[r.record_paths() for r in rules])
     record = None
@@ -284,8 +361,12 @@ def after_write(event: WriteEvent) -> None:
             _arm_timer(records, rule, table, event, record)
         else:
             continue
-        if event.action != "delete":  # later rules see what earlier rules changed
-            record = loader.load(table, event.record_id, paths) or record
+        if event.action != "delete" and records.session.info.pop("zs_dirty", False):
+            # an action changed related rows (a gift line, a reservation): later rules see it
+            pending = records.session.info.get("zs_pending", {}).get((table.id, event.record_id))
+            fresh = loader.load(table, event.record_id, paths)
+            if fresh is not None:
+                record = {**fresh, **(pending["raw"] if pending else {})}
 
 
 def _edge(records, rule, table, record_id, record, previous, changed, occasion):
