@@ -42,6 +42,7 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     from zhongshu.builder_ui.blueprint import ui
     app.register_blueprint(ui)
     app.register_blueprint(public)
+    from .overload import install as _overload; _overload(app)  # noqa: E702  (503/429 before timeouts)
 
     @app.get("/api/v1/health")
     def health():
@@ -67,4 +68,5 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
         return resp
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     return app

@@ -97,7 +97,19 @@ def serve(host, port, threads, do_init):
         c = info["credentials"]
         click.echo(f"Zhongshu on http://{host}:{port}/  —  log in as {c['email']} / {c['password']}")
     app = create_app(platform=zs)
-    waitress_serve(app, host=host, port=port, threads=threads, ident="zhongshu")
+    # The embedded default: this one process also runs the outbox worker and the scheduler.
+    if zs.config["RUN_WORKER"]:
+        from zhongshu.runtime import worker
+
+        worker.start_in_process(zs)
+    if zs.config["RUN_SCHEDULER"]:
+        from zhongshu.runtime import scheduler
+
+        scheduler.start_in_process(zs)
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="zhongshu")
+    finally:
+        zs.close()
 
 
 @main.group()
@@ -180,7 +192,7 @@ def _load_extension_commands():
     """Commands contributed by the other parts (runtime: worker, scheduler; templates)."""
     import importlib
 
-    for module in ("zhongshu.runtime.cli", "zhongshu.platform.templates_engine.cli"):
+    for module in ("zhongshu.runtime.cli", "zhongshu.platform.templates_engine.cli", "zhongshu.runtime.distributed.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

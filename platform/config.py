@@ -23,11 +23,12 @@ DEFAULTS = {
     "RUN_WORKER": True,  # in-process outbox worker on the embedded default
     "RUN_SCHEDULER": True,
     "LOGIN_MAX_ATTEMPTS": 10,  # per 15 minutes, per account+address
+    "RUN_LOG_RETENTION_DAYS": 30,
 }
 
 ENV_PREFIX = "ZHONGSHU_"
 _BOOLS = {"SESSION_COOKIE_SECURE", "RUN_WORKER", "RUN_SCHEDULER"}
-_INTS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS"}
+_INTS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "RUN_LOG_RETENTION_DAYS"}
 
 
 def _coerce(key: str, value):

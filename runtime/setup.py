@@ -32,7 +32,7 @@ def _global_setup():
     register_dynamic("rule", rule_schema)
     CHECKERS.checks.append(computed.check_field)
     CHECKERS.after_change.append(_recompute_after_change)
-    from . import handlers  # noqa: F401  (outbox handlers register themselves)
+    from . import handlers, tasks  # noqa: F401  (outbox handlers and periodic tasks register themselves)
 
 
 def install(platform) -> None:
