@@ -1,0 +1,143 @@
+"""The relay: due outbox jobs → Celery tasks, one per job, on the queue of its priority.
+
+Each pass, in one short transaction, picks up to ``batch`` publishable jobs and marks them
+with a *publish lease* (``locked_by='relay:<name>'``, ``locked_until = now +
+republish_after``); the status stays ``pending`` and ``run_at`` is untouched. After the
+commit it publishes the ids. So:
+
+* two relays never publish the same job in the same window (PostgreSQL: ``FOR UPDATE SKIP
+  LOCKED``; SQLite: one ``UPDATE ... RETURNING`` under ``BEGIN IMMEDIATE``);
+* a job whose task is lost (broker restart without persistence, a relay killed between
+  commit and publish) is published again once the publish lease runs out;
+* a job whose Celery worker died (lease of the *running* row expired) is published again
+  (the row goes back to ``pending`` with a publish lease); the executor's claim counts the
+  attempt, and the worker's dead-letter rule applies after ``max_attempts``;
+* publishing twice is harmless anyway: the executor claims a row only while it is due.
+
+Overload: when more than ``overload_threshold`` priority-0 jobs are publishable, a pass
+publishes only priority-0 jobs (lower priorities wait in the database, not in the broker),
+as :class:`zhongshu.runtime.worker.Worker` does.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import and_, func, or_, select, update
+
+from zhongshu.platform.db import writer
+from zhongshu.platform.models import utcnow
+from zhongshu.runtime.outbox import PRIORITY_ORDER
+from zhongshu.runtime.worker import C, T, default_name
+
+from . import queue_for
+
+log = logging.getLogger("zhongshu.distributed.relay")
+
+RELAY_PREFIX = "relay:"
+
+
+def publishable(now: datetime):
+    """Pending, due and not under a live publish lease; or running with an expired lease."""
+    return or_(and_(C.status == "pending", C.run_at <= now, or_(C.locked_until.is_(None), C.locked_until < now)),
+               and_(C.status == "running", C.locked_until < now))
+
+
+class Relay:
+    def __init__(self, platform, publish: Callable[[list[tuple[int, int]]], None], *, name: str | None = None,
+                 batch: int = 500, republish_after: float = 120.0, overload_threshold: int = 0,
+                 max_priority: int | None = None, clock: Callable[[], datetime] = utcnow):
+        self.platform = platform
+        self.publish = publish  # publish([(job_id, priority), ...])
+        self.name = (RELAY_PREFIX + (name or default_name()))[:100]
+        self.batch = max(1, int(batch))
+        self.republish_after = timedelta(seconds=republish_after)
+        self.overload_threshold = max(0, int(overload_threshold))
+        self.max_priority = max_priority
+        self.clock = clock
+        self._engine = writer(platform.engine)
+        self._pg = platform.dialect == "postgresql"
+        self.published = 0
+
+    def _cap(self, conn, now) -> int | None:
+        if self.max_priority is not None and self.max_priority <= PRIORITY_ORDER:
+            return self.max_priority
+        urgent = select(C.id).where(publishable(now), C.priority <= PRIORITY_ORDER).limit(self.overload_threshold + 1)
+        if conn.execute(select(func.count()).select_from(urgent.subquery())).scalar() > self.overload_threshold:
+            return PRIORITY_ORDER
+        return self.max_priority
+
+    def mark(self) -> list[tuple[int, int]]:
+        """Picks and marks one batch; returns ``[(job_id, priority), ...]`` to publish."""
+        now = self.clock()
+        values = dict(status="pending", locked_by=self.name, locked_until=now + self.republish_after)
+        with self._engine.begin() as conn:
+            cond = publishable(now)
+            cap = self._cap(conn, now)
+            if cap is not None:
+                cond = and_(cond, C.priority <= cap)
+            pick = select(C.id).where(cond).order_by(C.priority, C.run_at, C.id).limit(self.batch)
+            if self._pg:
+                ids = conn.execute(pick.with_for_update(skip_locked=True)).scalars().all()
+                if not ids:
+                    return []
+                stmt = update(T).where(C.id.in_(ids)).values(**values).returning(C.id, C.priority)
+            else:
+                stmt = (update(T).where(C.id.in_(pick.scalar_subquery()), publishable(now)).values(**values)
+                        .returning(C.id, C.priority))
+            rows = sorted((r.priority, r.id) for r in conn.execute(stmt))
+        return [(i, p) for p, i in rows]
+
+    def _unmark(self, ids: list[int]) -> None:
+        """Publishing failed: make the jobs publishable again at once."""
+        with self._engine.begin() as conn:
+            conn.execute(update(T).where(C.id.in_(ids), C.status == "pending", C.locked_by == self.name)
+                         .values(locked_by=None, locked_until=None))
+
+    def run_once(self) -> int:
+        jobs = self.mark()
+        if not jobs:
+            return 0
+        try:
+            self.publish(jobs)
+        except Exception:
+            log.exception("relay %s: publishing %s jobs failed; they stay in the outbox", self.name, len(jobs))
+            try:
+                self._unmark([j for j, _ in jobs])
+            except Exception:  # the publish lease will run out anyway
+                log.exception("relay %s: could not unmark", self.name)
+            raise
+        self.published += len(jobs)
+        return len(jobs)
+
+    def run_forever(self, stop: threading.Event, poll: float = 0.2) -> None:
+        log.info("relay %s started", self.name)
+        pause = poll
+        while not stop.is_set():
+            try:
+                n = self.run_once()
+                pause = poll
+            except Exception:
+                log.exception("relay %s: pass failed; retrying", self.name)
+                n = 0
+                pause = min(30.0, max(pause, poll) * 2)
+            if n < self.batch:
+                stop.wait(pause)
+        log.info("relay %s stopped (%s published)", self.name, self.published)
+
+
+def celery_publisher(app=None) -> Callable[[list[tuple[int, int]]], None]:
+    """``publish`` for :class:`Relay`: one ``zhongshu.run_job`` task per job, through one
+    pooled broker connection per batch."""
+    from .celery_app import TASK_NAME, get_app
+
+    app = app or get_app()
+
+    def publish(jobs):
+        with app.producer_or_acquire() as producer:
+            for job_id, priority in jobs:
+                app.send_task(TASK_NAME, args=[job_id], queue=queue_for(priority), producer=producer)
+
+    return publish
