@@ -2,7 +2,9 @@
 // charts (ECharts) over the aggregate API, auto-refresh and a full-screen wall mode.
 import { html, state, t, label, fieldLabel, get, post, patch, del, ApiError, msgOf, loadTables, tableByName, go,
   reactive, ref, onMounted, onBeforeUnmount, nextTick, toast, uid, markRaw } from './lib.js';
-import * as echarts from '../vendor/echarts.esm.min.js';
+// ECharts (1 MB) is loaded on first use, so it never delays the grid or the designer.
+let echartsModule = null;
+const loadECharts = () => (echartsModule ||= import('../vendor/echarts.esm.min.js'));
 
 const TYPES = ['number', 'bar', 'line', 'pie'];
 const FNS = ['count', 'sum', 'avg', 'min', 'max', 'count_distinct'];
@@ -28,8 +30,10 @@ const Widget = {
   setup(props) {
     const el = ref(null);
     let chart = null, ro = null;
-    function draw() {
+    async function draw() {
       if (props.w.type === 'number' || !el.value || !props.data) return;
+      const echarts = await loadECharts();
+      if (!el.value) return;
       if (!chart) { chart = markRaw(echarts.init(el.value, null, { renderer: 'canvas' })); ro = new ResizeObserver(() => chart && chart.resize()); ro.observe(el.value); }
       const rows = props.data.rows || [];
       const g = props.w.group_by && props.w.group_by[0] ? props.w.group_by[0].field : null;

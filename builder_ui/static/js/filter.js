@@ -83,7 +83,7 @@ export const FilterBuilder = {
         onKeydown=${(e) => e.key === 'Escape' && emit('close')}>
       ${ConditionTree(props.table, tree, { onChange: () => {} })}
       <div class="row end">
-        <button type="button" onClick=${() => { emit('apply', null); emit('close'); }}>${t('filter.clear')}</button>
+        <button type="button" data-test="filter-clear" onClick=${() => { emit('apply', null); emit('close'); }}>${t('filter.clear')}</button>
         <button type="button" class="primary" data-test="filter-apply" onClick=${() => emit('apply', fromTree(tree, props.table))}>${t('filter.apply')}</button>
       </div></div>`;
   },

@@ -9,8 +9,8 @@ import { RecordForm } from './record.js';
 import { Kanban } from './kanban.js';
 
 const RH = 34;            // row height (px)
-const BLOCK = 100;        // rows per page request
-const KEEP_BLOCKS = 24;   // pages kept in memory around the viewport
+const BLOCK = 60;         // rows per page request (a screenful and a half)
+const KEEP_BLOCKS = 40;   // pages kept in memory around the viewport
 
 function defaultWidth(f) {
   if (NUMERIC.has(f.type) || f.type === 'boolean') return 110;
@@ -24,10 +24,14 @@ export const DataScreen = {
     const s = reactive({ table: null, views: [], view: null, filter: null, sorts: [], q: '', fields: [], error: '',
       showFilter: false, showFields: false, showSaveView: false, formId: null, formNew: false, reloadKey: 0 });
     async function load() {
-      await loadTables();
+      // The shell has the tables already; the views load in parallel with the first page
+      // unless the route names a view (whose filter the first page needs).
+      if (!tableByName(props.tableName)) await loadTables();
       s.table = tableByName(props.tableName);
       if (!s.table) { s.error = t('grid.no_table'); return; }
-      try { s.views = (await get(`/tables/${s.table.api_name}/views`)).views; } catch (e) { s.views = []; }
+      const views = get(`/tables/${s.table.api_name}/views`).then((d) => d.views).catch(() => []);
+      if (!props.viewName) { applyView(null); s.views = await views; return; }
+      s.views = await views;
       applyView(s.views.find((v) => v.api_name === props.viewName) || null);
     }
     function applyView(v) {
@@ -115,7 +119,7 @@ export const Grid = {
     const cols = computed(() => props.fields.map((n) => fieldByName(props.table, n)).filter(Boolean));
     const widths = reactive({});
     const g = reactive({ total: null, top: 0, height: 600, version: 0, active: { r: 0, c: 0 }, editing: false, edit: '',
-      error: '', conflict: null, loadingFirst: true });
+      error: '', conflict: null, loadingFirst: true, counted: false });
     const blocks = new Map();   // block index -> {rows, next}
     const inflight = new Map();
     const scroller = ref(null);
@@ -123,8 +127,11 @@ export const Grid = {
     const gen = uid();
     window.__zsGrid = { blocks, g };  // for the benchmark and tests
 
+    // Sub-table lines are not fetched for the list (they cost a query per page); the cell
+    // opens the record form instead.
+    const listFields = computed(() => cols.value.filter((f) => f.type !== 'sub_table').map((f) => f.api_name));
     function query(extra) {
-      const body = { limit: BLOCK, fields: props.fields, ...extra };
+      const body = { limit: BLOCK, fields: listFields.value, ...extra };
       if (props.filter) body.filter = props.filter;
       if (props.sorts && props.sorts.length) body.sorts = props.sorts;
       if (props.q) body.q = props.q;
@@ -133,10 +140,16 @@ export const Grid = {
     async function fetchBlock(b) {
       if (blocks.has(b) || inflight.has(b)) return;
       const prev = blocks.get(b - 1);
-      const extra = b === 0 ? { count: true } : prev && prev.next ? { cursor: prev.next } : { offset: b * BLOCK };
+      const extra = b === 0 ? {} : prev && prev.next ? { cursor: prev.next } : { offset: b * BLOCK };
       const p = query(extra).then((d) => {
         blocks.set(b, { rows: d.records.map((r) => markRaw(r)), next: d.next_cursor });
-        if (b === 0) { g.total = d.total ?? d.records.length; g.loadingFirst = false; }
+        if (b === 0) {
+          // Rows show at once; the exact count (a scan of every match) follows in a second
+          // request, only when there is more than one page.
+          g.total = d.records.length + (d.has_more ? BLOCK : 0); g.loadingFirst = false; g.counted = !d.has_more;
+          if (d.has_more) query({ count: true, limit: 1, fields: listFields.value.slice(0, 1) })
+            .then((c) => { g.total = c.total; g.counted = true; ensureVisible(); }).catch(() => {});
+        }
         evict(b); g.version++;
       }).catch((e) => { g.error = msgOf(e); g.loadingFirst = false; }).finally(() => inflight.delete(b));
       inflight.set(b, p);
@@ -286,7 +299,7 @@ export const Grid = {
                 : html`<input class="cell-editor" aria-label=${fieldLabel(f)} value=${g.edit}
                     type=${NUMERIC.has(f.type) ? 'number' : f.type === 'date' ? 'date' : f.type === 'datetime' ? 'datetime-local' : 'text'} step="any"
                     onInput=${(e) => (g.edit = e.target.value)} onKeydown=${onEditorKey} onBlur=${() => stopEdit(true)} />`)
-                : row ? display(f, row[f.api_name]) : null}
+                : row ? (f.type === 'sub_table' ? html`<span class="muted">⋯ ${t('grid.lines')}</span>` : display(f, row[f.api_name])) : null}
             </div>`;
           })}
         </div>`);
@@ -314,7 +327,7 @@ export const Grid = {
           <div class="gbody" style=${{ height: (total * RH) + 'px', width: totalW + 'px' }}>${rows}</div>
           ${!g.loadingFirst && total === 0 ? html`<p class="empty">${t('grid.empty')}</p>` : null}
         </div>
-        <div class="grid-foot muted" aria-live="polite" data-test="grid-count">${g.total === null ? t('app.loading') : t('grid.total', { n: total })}
+        <div class="grid-foot muted" aria-live="polite" data-test="grid-count">${!g.counted ? t('grid.counting') : t('grid.total', { n: total })}
           · ${t('grid.keys_hint')}</div>
       </div>`;
     };
