@@ -1,6 +1,6 @@
 // Admin screens (members and roles, connectors, dead letters with replay, audit log,
 // import/export) and the approvals inbox.
-import { html, state, t, label, get, post, patch, del, api, ApiError, msgOf, reactive, onMounted, toast, tpath, qs } from './lib.js';
+import { html, state, t, label, get, post, patch, del, api, ApiError, msgOf, reactive, onMounted, watch, toast, tpath, qs } from './lib.js';
 
 const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
 const TABS = ['members', 'connectors', 'deadletters', 'audit', 'io'];
@@ -23,6 +23,7 @@ export const AdminScreen = {
       } catch (e) { s.error = msgOf(e); }
     }
     onMounted(load);
+    watch(() => props.tab, load);
     async function addMember(e) {
       e.preventDefault(); s.memberErr = '';
       try { await post('/members', { email: s.newEmail, role: s.newRole }); s.newEmail = ''; await load(); toast(t('admin.member_added'), 'ok'); }
@@ -84,7 +85,8 @@ export const AdminScreen = {
           <h3>${t('admin.available')}</h3>
           <div class="cards">${s.catalogue.map((c) => html`<div class="card" key=${c.name}><strong>${label(c.labels, c.name)}</strong>
             <div class="muted small">${c.name} ${c.version}</div>
-            <div class="small">${(c.actions || []).map((a) => a.name || a).join(', ')}</div></div>`)}</div></div>`;
+            <div class="small">${(c.actions || []).map((a) => label(a.labels, a.name || a)).join('、')}</div>
+            ${c.supports_webhook ? html`<span class="pill c-blue">webhook</span>` : null}</div>`)}</div></div>`;
         case 'deadletters': return html`<table class="list" data-test="dead-letters"><thead><tr><th>#</th><th>${t('admin.kind')}</th><th>${t('admin.attempts')}</th><th>${t('admin.error')}</th><th></th></tr></thead>
           <tbody>${s.dead.map((j) => html`<tr key=${j.id}><td>${j.id}</td><td>${j.kind}</td><td>${j.attempts}</td><td class="small">${j.last_error || j.error || ''}</td>
             <td><button type="button" onClick=${() => replay(j)}>${t('admin.replay')}</button></td></tr>`)}

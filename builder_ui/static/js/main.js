@@ -133,8 +133,18 @@ function screen(r) {
 
 const Home = {
   setup() {
-    const apps = ref([]);
+    const apps = ref([]), gallery = ref([]), installed = ref([]), busy = ref(''), sample = ref(true), report = ref(null), err = ref('');
     get('/apps').then((d) => (apps.value = d.apps)).catch(() => {});
+    get('/api/v1/templates').then((d) => (gallery.value = d.templates)).catch(() => {});
+    get('/templates').then((d) => (installed.value = d.templates.map((x) => x.name))).catch(() => {});
+    async function install(tp) {
+      busy.value = tp.name; err.value = ''; report.value = null;
+      try {
+        const d = await post('/templates/install', { name: tp.name, with_sample_data: sample.value });
+        report.value = d.report; installed.value = [...installed.value, tp.name];
+        await loadTables(); toast(t('gallery.installed'), 'ok');
+      } catch (e) { err.value = msgOf(e); } finally { busy.value = ''; }
+    }
     return () => {
       const tables = state.tables.filter((x) => !x.parent_table);
       return html`<section class="home">
@@ -149,6 +159,17 @@ const Home = {
           </div>`)}
           <a class="card table-card new" href="#/designer/new">＋ ${t('tables.new')}</a>
         </div>
+        ${gallery.value.length ? html`<h2 class="gallery-title">${t('gallery.title')}</h2>
+          <label class="check"><input type="checkbox" checked=${sample.value} onChange=${(e) => (sample.value = e.target.checked)} /> ${t('gallery.sample')}</label>
+          <div class="cards gallery">${gallery.value.map((tp) => html`<div class="card" key=${tp.name} data-test=${'template-' + tp.name}>
+            <h3>${label(tp.label, tp.name)} <span class="muted small">v${tp.version}</span></h3>
+            <p class="small">${label(tp.description, '')}</p>
+            ${installed.value.includes(tp.name) ? html`<span class="pill c-green">${t('gallery.done')}</span>`
+              : html`<button type="button" class="primary" disabled=${!!busy.value} onClick=${() => install(tp)}>${busy.value === tp.name ? t('gallery.installing') : t('gallery.install')}</button>`}
+          </div>`)}</div>
+          ${busy.value ? html`<progress aria-label=${t('gallery.installing')}></progress>` : null}
+          ${err.value ? html`<div class="banner error" role="alert">${err.value}</div>` : null}
+          ${report.value ? html`<details><summary>${t('gallery.report')}</summary><pre class="dry">${JSON.stringify(report.value, null, 2)}</pre></details>` : null}` : null}
       </section>`;
     };
   },
