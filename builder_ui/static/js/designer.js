@@ -236,8 +236,10 @@ export const TableDesigner = {
         if (!f._orig) {
           const res = await wrap(f, () => post(`${base}/fields`, toDef(f)));
           f._orig = f.api_name; f.id = res.field?.id;
-          await wrap(f, () => patch(`${base}/fields/${f.api_name}`, { position: i }));
-          if (f.type === 'sub_table') f.columns.forEach((c) => { c._orig = c.api_name; });
+          const moved = await wrap(f, () => patch(`${base}/fields/${f.api_name}`, { position: i }));
+          // what the server now has: a later failure and a retry must PATCH, not re-create
+          f._server = JSON.parse(JSON.stringify(moved.field || { ...toDef(f), position: i }));
+          if (f.type === 'sub_table') f.columns.forEach((c, j) => { c._orig = c.api_name; c._server = { ...toDef(c), position: j }; });
           continue;
         }
         const now = toDef(f, { withColumns: false });
@@ -249,8 +251,9 @@ export const TableDesigner = {
         if (changes.options && f.type === 'sub_table') delete changes.options;
         if (f._server.position !== i) changes.position = i;
         if (Object.keys(changes).length) {
-          await wrap(f, () => patch(`${base}/fields/${f._orig}`, changes));
+          const res = await wrap(f, () => patch(`${base}/fields/${f._orig}`, changes));
           f._orig = f.api_name;
+          if (res.field) f._server = JSON.parse(JSON.stringify(res.field));
         }
         if (f.type === 'sub_table') await saveColumns(f);
       }
@@ -264,12 +267,19 @@ export const TableDesigner = {
       for (let j = 0; j < f.columns.length; j++) {
         const c = f.columns[j];
         const prefix = `/options/fields/${j}`;
-        if (!c._orig) { await wrap(f, () => post(cbase, toDef(c)), prefix); c._orig = c.api_name; continue; }
+        if (!c._orig) {
+          const res = await wrap(f, () => post(cbase, toDef(c)), prefix);
+          c._orig = c.api_name; c._server = JSON.parse(JSON.stringify(res.field || { ...toDef(c), position: j }));
+          continue;
+        }
         const now = toDef(c), was = toDef(fromServer(c._server, state.tables));
         const changes = {};
         for (const k of new Set([...Object.keys(now), ...Object.keys(was)])) if (JSON.stringify(now[k]) !== JSON.stringify(was[k])) changes[k] = now[k] ?? null;
         if (c._server.position !== j) changes.position = j;
-        if (Object.keys(changes).length) { await wrap(f, () => patch(`${cbase}/${c._orig}`, changes), prefix); c._orig = c.api_name; }
+        if (Object.keys(changes).length) {
+          const res = await wrap(f, () => patch(`${cbase}/${c._orig}`, changes), prefix);
+          c._orig = c.api_name; if (res.field) c._server = JSON.parse(JSON.stringify(res.field));
+        }
       }
     }
     // Runs one request of a multi-request save; its pointers are relative to the field.
