@@ -64,7 +64,7 @@ export const DataScreen = {
       if (!s.table) return html`<p class="muted">${t('app.loading')}</p>`;
       const tb = s.table;
       const isKanban = s.view && s.view.type === 'kanban';
-      return html`<section class="data-screen">
+      return html`<section class=${'data-screen' + (isKanban ? '' : ' has-grid')}>
         <header class="screen-head">
           <h1>${label(tb.label, tb.api_name)}</h1>
           <nav class="view-tabs" aria-label=${t('grid.views')}>

@@ -1,7 +1,7 @@
 // The record form: every field, sub-table lines (add/remove/reorder), history and rule runs.
-import { html, state, t, label, fieldLabel, get, post, patch, ApiError, msgOf, reactive, ref, onMounted, onBeforeUnmount,
-  nextTick, toast, uid } from './lib.js';
-import { editor, display, isEditable } from './fields.js';
+import { html, state, t, label, fieldLabel, get, post, patch, api, tpath, ApiError, msgOf, reactive, ref, onMounted, onBeforeUnmount,
+  nextTick, toast, uid, debounce, tableByName } from './lib.js';
+import { editor, display, isEditable, primaryField } from './fields.js';
 import Sortable from '../vendor/sortable.esm.js';
 
 export const RecordForm = {
@@ -59,7 +59,9 @@ export const RecordForm = {
       const body = {};
       for (const [k, v] of Object.entries(r.values)) {
         const f = props.table.fields.find((x) => x.api_name === k);
-        body[k] = f && f.type === 'sub_table' ? linesOut(f) : v;
+        body[k] = f && f.type === 'sub_table' ? linesOut(f)
+          : f && f.type === 'attachment' ? (v || []).map((x) => (typeof x === 'object' ? x.token : x))
+          : f && f.type === 'link' && Array.isArray(v) ? v.map((x) => (typeof x === 'object' ? x.id : x)) : v;
       }
       try {
         let rec;
@@ -124,7 +126,9 @@ export const RecordForm = {
         ${!r.rec ? html`<p class="muted">${t('app.loading')}</p>` : r.tab === 'form' ? html`<div class="form-fields">
           ${props.table.fields.filter((f) => f.type !== 'sub_table').map((f) => html`<div class=${'ctl' + (r.errors['/' + f.api_name] ? ' has-error' : '')} key=${f.api_name}>
             <label for=${'rf-' + f.api_name}>${fieldLabel(f)}${f.required ? ' *' : ''}</label>
-            ${editor(f, val(f), (v) => setVal(f, v), { id: 'rf-' + f.api_name, 'data-test': 'rf-' + f.api_name, 'aria-invalid': !!r.errors['/' + f.api_name] })}
+            ${f.type === 'link' ? html`<${LinkPicker} field=${f} value=${val(f)} inputId=${'rf-' + f.api_name} onChange=${(v) => setVal(f, v)} />`
+              : f.type === 'attachment' ? html`<${Attachments} field=${f} value=${val(f)} inputId=${'rf-' + f.api_name} onChange=${(v) => setVal(f, v)} />`
+              : editor(f, val(f), (v) => setVal(f, v), { id: 'rf-' + f.api_name, 'data-test': 'rf-' + f.api_name, 'aria-invalid': !!r.errors['/' + f.api_name] })}
             ${fe('/' + f.api_name)}</div>`)}
           ${subFields.map(subTable)}
         </div>` : r.tab === 'history' ? html`<ol class="history" data-test="history">
@@ -138,5 +142,77 @@ export const RecordForm = {
           ${r.tab === 'form' ? html`<button type="submit" class="primary" data-test="record-save" disabled=${r.busy}>${t('common.save')}</button>` : null}
         </footer>
       </form></div>`;
+  },
+};
+
+// A link field: chips of the linked records and a search over the target table.
+export const LinkPicker = {
+  props: ['field', 'value', 'inputId'],
+  emits: ['change'],
+  setup(props, { emit }) {
+    const target = tableByName(props.field.options.target);
+    const many = props.field.options.relationship && props.field.options.relationship !== 'many_to_one';
+    const p = reactive({ q: '', results: [], names: {}, open: false, error: '' });
+    const pf = target ? primaryField(target) : null;
+    const ids = () => (props.value == null ? [] : (Array.isArray(props.value) ? props.value : [props.value]).map((x) => (typeof x === 'object' ? x.id : x)));
+    async function names() {
+      const missing = ids().filter((id) => !(id in p.names));
+      if (!missing.length || !target) return;
+      try {
+        const d = await post(`/tables/${target.api_name}/records/query`, { filter: { field: 'id', op: 'in', value: missing }, limit: 100, fields: pf ? [pf.api_name] : [] });
+        for (const r of d.records) p.names[r.id] = pf ? r[pf.api_name] : '#' + r.id;
+      } catch (e) { /* the ids still show */ }
+    }
+    const search = debounce(async () => {
+      if (!target) return;
+      try {
+        const d = await post(`/tables/${target.api_name}/records/query`, { q: p.q || undefined, limit: 10, fields: pf ? [pf.api_name] : [] });
+        p.results = d.records; p.open = true; p.error = '';
+        for (const r of d.records) p.names[r.id] = pf ? r[pf.api_name] : '#' + r.id;
+      } catch (e) { p.error = msgOf(e); }
+    }, 250);
+    onMounted(names);
+    function pick(r) {
+      const cur = ids();
+      emit('change', many ? [...new Set([...cur, r.id])] : r.id);
+      p.open = false; p.q = '';
+    }
+    function unpick(id) { emit('change', many ? ids().filter((x) => x !== id) : null); }
+    return () => html`<div class="link-picker">
+      <div class="row">${ids().map((id) => html`<span class="chip" key=${id}>${p.names[id] ?? '#' + id}
+        <button type="button" class="icon" aria-label=${t('common.remove') + ' ' + (p.names[id] ?? id)} onClick=${() => unpick(id)}>✕</button></span>`)}</div>
+      <input id=${props.inputId} type="search" role="combobox" aria-expanded=${p.open} aria-autocomplete="list"
+        placeholder=${t('record.link_search', { table: target ? label(target.label, target.api_name) : props.field.options.target })}
+        value=${p.q} onInput=${(e) => { p.q = e.target.value; search(); }} onFocus=${search}
+        onKeydown=${(e) => { if (e.key === 'Enter' && p.results[0]) { e.preventDefault(); pick(p.results[0]); } if (e.key === 'Escape' && p.open) { e.stopPropagation(); e.preventDefault(); p.open = false; } }} />
+      ${p.open && p.results.length ? html`<ul class="link-results" role="listbox">${p.results.map((r) => html`<li key=${r.id} role="option">
+        <button type="button" class="link" onClick=${() => pick(r)}>${p.names[r.id] ?? '#' + r.id} <span class="muted">#${r.id}</span></button></li>`)}</ul>` : null}
+      ${p.error ? html`<div class="field-error">${p.error}</div>` : null}
+    </div>`;
+  },
+};
+
+// Attachments: upload first (POST /attachments), then the field holds the tokens.
+export const Attachments = {
+  props: ['field', 'value', 'inputId'],
+  emits: ['change'],
+  setup(props, { emit }) {
+    const a = reactive({ busy: false, error: '' });
+    const files = () => (props.value || []).map((x) => (typeof x === 'string' ? { token: x, filename: x } : x));
+    async function upload(e) {
+      const list = [...e.target.files];
+      a.busy = true; a.error = '';
+      try {
+        const added = [];
+        for (const f of list) { const fd = new FormData(); fd.append('file', f); added.push(await api('POST', '/attachments', fd)); }
+        emit('change', [...files(), ...added]);
+      } catch (err) { a.error = msgOf(err); } finally { a.busy = false; e.target.value = ''; }
+    }
+    return () => html`<div class="attachments">
+      <ul>${files().map((f) => html`<li key=${f.token}><a href=${tpath('/attachments/' + f.token)} download>${f.filename}</a>
+        <button type="button" class="icon" aria-label=${t('common.remove') + ' ' + f.filename} onClick=${() => emit('change', files().filter((x) => x.token !== f.token))}>✕</button></li>`)}</ul>
+      <input id=${props.inputId} type="file" multiple onChange=${upload} disabled=${a.busy} />
+      ${a.busy ? html`<progress aria-label=${t('admin.progress')}></progress>` : null}
+      ${a.error ? html`<div class="field-error" role="alert">${a.error}</div>` : null}</div>`;
   },
 };

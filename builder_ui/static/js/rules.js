@@ -123,8 +123,11 @@ export const RulesScreen = {
         ctl = html`<div class="multi" id=${id} role="group">${ROLES.map((r) => html`<label class="check"><input type="checkbox" checked=${roles.has(r)}
           onChange=${(e) => { const n = new Set(roles); e.target.checked ? n.add(r) : n.delete(r); set({ ...(a.approvers || {}), roles: [...n] }); }} /> ${t('role.' + r)}</label>`)}</div>`;
       } else if (schema.type === 'string') {
-        ctl = (schema.maxLength || 0) > 4000
-          ? html`<textarea id=${id} rows="3" data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value)}></textarea>`
+        ctl = (schema.maxLength || 0) > 4000  // a message template: Jinja placeholders from the record's fields
+          ? html`<textarea id=${id} rows="3" data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value)}></textarea>
+              <select aria-label=${t('rules.insert_field')} onChange=${(e) => { if (e.target.value) { set((a[name] || '') + `{{ record.${e.target.value} }}`); e.target.value = ''; } }}>
+                <option value="">{{ }} ${t('rules.insert_field')}</option>
+                ${fieldsOf(a).map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select>`
           : html`<input id=${id} data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value)} />`;
       } else if (schema.type === 'integer' || schema.type === 'number') {
         ctl = html`<input id=${id} type="number" value=${a[name] ?? ''} onInput=${(e) => set(e.target.value === '' ? undefined : Number(e.target.value))} />`;
