@@ -83,6 +83,12 @@ def test_a_new_user_builds_an_order_hub(live_server, browser, shot):
     page.fill("[data-test=choice-0]", "待付款")
     page.click("[data-test=add-choice]")
     page.fill("[data-test=choice-1]", "已付款")
+    # a section groups fields on the record form
+    page.click("[data-test=add-section]")
+    page.fill("[data-test=section-0]", "基本信息")
+    for name in ("customer", "status"):
+        page.click(f"[data-test=canvas-field-{name}] .canvas-select")
+        page.select_option("[data-test=field-section]", label="基本信息")
     # the sub-table: its columns are dragged from the same palette
     page.click("[data-test=canvas-field-sub_table_1] .canvas-select")
     page.fill("[data-test=field-label]", "商品明细")
@@ -111,6 +117,7 @@ def test_a_new_user_builds_an_order_hub(live_server, browser, shot):
     assert [f["api_name"] for f in tables["orders_items"]["fields"]] == ["sku", "qty"]
     status = next(f for f in tables["orders"]["fields"] if f["api_name"] == "status")
     assert [c["label"] for c in status["options"]["choices"]] == ["待付款", "已付款"]
+    assert tables["orders"]["sections"] == [{"label": "基本信息", "fields": ["customer", "status"]}]
 
     # -- grid: add records and edit inline with the keyboard ----------------------------------
     page.goto(live_server.url + "/#/table/orders")
@@ -128,6 +135,7 @@ def test_a_new_user_builds_an_order_hub(live_server, browser, shot):
     assert recs[1]["status"] == "待付款"
     # the record form: sub-table lines
     page.click(f"[data-test=open-{recs[0]['id']}]")
+    page.wait_for_selector(".form-section >> text=基本信息")
     page.click("[data-test=add-line-items]")
     page.fill("[data-test=line-items-0-sku]", "A1")
     page.fill("[data-test=line-items-0-qty]", "2")

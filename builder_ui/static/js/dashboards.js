@@ -6,7 +6,7 @@ import { html, state, t, label, fieldLabel, get, post, patch, del, ApiError, msg
 let echartsModule = null;
 const loadECharts = () => (echartsModule ||= import('../vendor/echarts.esm.min.js'));
 
-const TYPES = ['number', 'bar', 'line', 'pie'];
+const TYPES = ['number', 'bar', 'line', 'pie', 'table', 'top_n'];
 const FNS = ['count', 'sum', 'avg', 'min', 'max', 'count_distinct'];
 
 function widgetBody(w) {
@@ -59,6 +59,14 @@ const Widget = {
           <div class="wtitle">${title}</div><div class="big" aria-live="polite">${v === null || v === undefined ? '—' : Number(v).toLocaleString()}</div>
           ${w.threshold ? html`<div class="muted small">${t('dash.threshold')} ${w.threshold.op} ${w.threshold.value}</div>` : null}</div>`;
       }
+      if (w.type === 'table' || w.type === 'top_n') {
+        const rows = (d && d.rows) || [];
+        const cols = rows[0] ? Object.keys(rows[0]) : [];
+        return html`<div class="widget table" data-test=${'widget-' + w.id}><div class="wtitle">${title}</div>
+          <table class="list"><thead><tr>${w.type === 'top_n' ? html`<th>#</th>` : null}${cols.map((c) => html`<th>${c}</th>`)}</tr></thead>
+          <tbody>${rows.slice(0, w.type === 'top_n' ? (w.limit || 10) : 100).map((r, i) => html`<tr>${w.type === 'top_n' ? html`<td>${i + 1}</td>` : null}
+            ${cols.map((c) => html`<td>${r[c] ?? '—'}</td>`)}</tr>`)}</tbody></table></div>`;
+      }
       return html`<div class="widget chart" data-test=${'widget-' + w.id}><div class="wtitle">${title}</div>
         <div class="chart-box" ref=${el} role="img" aria-label=${title}></div></div>`;
     };
@@ -107,6 +115,7 @@ export const DashboardsScreen = {
       const tb = state.tables.find((x) => !x.parent_table);
       const w = { id: `w${s.def.widgets.length + 1}_${uid().slice(0, 4)}`, type, title: type === 'number' ? t('dash.count') : t('dash.chart'), table: tb ? tb.api_name : '', metrics: [{ fn: 'count' }] };
       if (type !== 'number') { const g = tb && tb.fields.find((f) => f.type === 'single_select'); w.group_by = g ? [{ field: g.api_name }] : []; }
+      if (type === 'top_n') { w.order = 'desc'; w.limit = 10; }
       s.def.widgets.push(w); preview(w);
     }
     async function preview(w) {  // live preview through POST /tables/<t>/aggregate
@@ -156,7 +165,7 @@ export const DashboardsScreen = {
       return html`<div class=${'widget-edit card' + (Object.keys(s.errors).some((k) => k.startsWith(p + '/') || k === p) ? ' has-error' : '')} key=${w.id} data-test=${'wedit-' + i}>
         <div class="param-grid">
           <div class="ctl"><label for=${'w-title-' + i}>${t('dash.title')}</label><input id=${'w-title-' + i} data-test=${'w-title-' + i} value=${label(w.title, '')} onInput=${(e) => (w.title = e.target.value)} />${fe(p + '/title')}</div>
-          <div class="ctl"><label for=${'w-type-' + i}>${t('dash.type')}</label><select id=${'w-type-' + i} value=${w.type} onChange=${(e) => { w.type = e.target.value; if (w.type !== 'number' && !w.group_by) w.group_by = []; upd(); }}>
+          <div class="ctl"><label for=${'w-type-' + i}>${t('dash.type')}</label><select id=${'w-type-' + i} value=${w.type} onChange=${(e) => { w.type = e.target.value; if (w.type !== 'number' && !w.group_by) w.group_by = []; if (w.type === 'top_n') { w.order = 'desc'; w.limit = w.limit || 10; } upd(); }}>
             ${TYPES.map((x) => html`<option value=${x}>${t('dash.t_' + x)}</option>`)}</select></div>
           <div class="ctl"><label for=${'w-table-' + i}>${t('rules.table')}</label><select id=${'w-table-' + i} value=${w.table} onChange=${(e) => { w.table = e.target.value; w.metrics = [{ fn: 'count' }]; w.group_by = []; upd(); }}>
             ${state.tables.filter((x) => !x.parent_table).map((x) => html`<option value=${x.api_name}>${label(x.label, x.api_name)}</option>`)}</select>${fe(p + '/table')}</div>

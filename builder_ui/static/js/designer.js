@@ -90,7 +90,7 @@ export const TableDesigner = {
   setup(props) {
     const isNew = !props.tableName || props.tableName === 'new';
     const d = reactive({ api_name: '', label: '', labelAuto: true, fields: [], selected: null, loaded: isNew, saving: false,
-      dirty: false, server: null });
+      dirty: false, server: null, sections: [] });  // sections: [{k, label}]; a field's .section is a section's k
     const errors = reactive({ table: {}, byKey: {}, general: '' });
     const canvas = ref(null), palette = ref(null), colCanvas = ref(null);
     let sortables = [];
@@ -102,8 +102,18 @@ export const TableDesigner = {
       if (!tb) { errors.general = t('designer.not_found'); d.loaded = true; return; }
       d.server = tb; d.api_name = tb.api_name; d.label = label(tb.label, ''); d.labelAuto = false;
       d.fields = tb.fields.map((f) => fromServer(f, state.tables));
+      loadSections(tb);
       d.loaded = true;
     }
+    function loadSections(tb) {
+      d.sections = (tb.sections || []).map((x) => ({ k: uid(), label: label(x.label, '') }));
+      (tb.sections || []).forEach((x, i) => x.fields.forEach((n) => { const f = d.fields.find((y) => y.api_name === n); if (f) f.section = d.sections[i].k; }));
+    }
+    function sectionsOut() {
+      return d.sections.map((x) => ({ label: x.label || t('designer.section'), fields: d.fields.filter((f) => f.section === x.k).map((f) => f.api_name) }))
+        .filter((x) => x.fields.length);
+    }
+    const sectionsChanged = () => JSON.stringify(sectionsOut()) !== JSON.stringify((d.server?.sections || []).map((x) => ({ label: label(x.label, ''), fields: x.fields })));
 
     const sel = computed(() => d.fields.find((f) => f._k === d.selected) || null);
     const taken = () => new Set(d.fields.map((f) => f.api_name));
@@ -208,6 +218,7 @@ export const TableDesigner = {
       try {
         if (isNew || !d.server) {
           const body = { api_name: d.api_name || slug(d.label) || '', label: d.label || undefined, fields: d.fields.map((f) => toDef(f)) };
+          if (sectionsOut().length) body.sections = sectionsOut();
           if (!body.label) delete body.label;
           const res = await post('/tables', body);
           d.dirty = false; await loadTables(); toast(t('designer.saved'), 'ok');
@@ -218,7 +229,7 @@ export const TableDesigner = {
         d.dirty = false; toast(t('designer.saved'), 'ok');
         await loadTables();
         const tb = tableByName(d.api_name);
-        if (tb) { d.server = tb; d.fields = tb.fields.map((f) => fromServer(f, state.tables)); d.selected = null; }
+        if (tb) { d.server = tb; d.fields = tb.fields.map((f) => fromServer(f, state.tables)); loadSections(tb); d.selected = null; }
       } catch (e) {
         applyApiError(e);
         toast(t('designer.save_failed'), 'error');
@@ -256,6 +267,12 @@ export const TableDesigner = {
           if (res.field) f._server = JSON.parse(JSON.stringify(res.field));
         }
         if (f.type === 'sub_table') await saveColumns(f);
+      }
+      if (sectionsChanged()) {
+        try { await patch(base, { sections: sectionsOut() }); } catch (e) {
+          if (e instanceof ApiError) e.errors = e.errors.map((x) => ({ ...x, pointer: '/sections' }));
+          throw e;
+        }
       }
     }
     async function saveColumns(f) {
@@ -372,6 +389,9 @@ export const TableDesigner = {
         ${other.map(([p, m]) => html`<div class="field-error" role="alert">${p}: ${m}</div>`)}
         ${inputCtl('f-label', t('designer.label'), f.label, (v) => touch(f, 'label', v), e('/label'), { 'data-test': 'field-label' })}
         ${inputCtl('f-api', t('designer.api_name'), f.api_name, (v) => touch(f, 'api_name', v), e('/api_name'), { class: 'mono', 'data-test': 'field-api-name' })}
+        ${d.sections.length ? ctl('f-section', t('designer.section'), html`<select id="f-section" data-test="field-section" value=${f.section || ''}
+            onChange=${(ev) => { f.section = ev.target.value || undefined; d.dirty = true; }}>
+            <option value="">—</option>${d.sections.map((x) => html`<option value=${x.k}>${x.label || t('designer.section')}</option>`)}</select>`) : null}
         ${SYSTEM_TYPES.has(f.type) || ftype(f.type)?.computed ? null : html`<div class=${'ctl check' + (e('/required') ? ' has-error' : '')}>
           <label><input type="checkbox" checked=${f.required} data-test="field-required" onChange=${(ev) => touch(f, 'required', ev.target.checked)} /> ${t('designer.required')}</label>
           ${e('/required') ? html`<div class="field-error" role="alert">${e('/required')}</div>` : null}</div>`}
@@ -428,6 +448,14 @@ export const TableDesigner = {
           </aside>
           <div class="canvas-wrap">
             <h2>${t('designer.canvas')}</h2>
+            <div class="sections-bar" role="group" aria-label=${t('designer.sections')}>
+              <span class="muted small">${t('designer.sections')}:</span>
+              ${d.sections.map((x, i) => html`<span class="chip" key=${x.k}>
+                <input aria-label=${t('designer.section_name', { n: i + 1 })} value=${x.label} data-test=${'section-' + i} size="8"
+                  onInput=${(e) => { x.label = e.target.value; d.dirty = true; }} />
+                <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => { d.fields.forEach((f) => { if (f.section === x.k) f.section = undefined; }); d.sections.splice(i, 1); d.dirty = true; }}>✕</button></span>`)}
+              <button type="button" data-test="add-section" onClick=${() => { d.sections.push({ k: uid(), label: t('designer.section') + ' ' + (d.sections.length + 1) }); d.dirty = true; }}>＋ ${t('designer.add_section')}</button>
+            </div>
             <ol class="canvas" ref=${canvas} data-test="canvas" aria-label=${t('designer.canvas')}>
               ${d.fields.map((f, i) => html`<li class=${'canvas-field' + (d.selected === f._k ? ' selected' : '') + (errors.byKey[f._k] ? ' has-error' : '')}
                   key=${f._k} data-test=${'canvas-field-' + f.api_name}>
@@ -437,6 +465,7 @@ export const TableDesigner = {
                   <span class="type-tag">${label(ftype(f.type)?.label, f.type)}</span>
                   <span class="mono muted">${f.api_name}</span>
                   ${f.type === 'sub_table' ? html`<span class="muted">(${f.columns.length} ${t('designer.columns_n')})</span>` : null}
+                  ${f.section && d.sections.find((x) => x.k === f.section) ? html`<span class="pill c-purple">${d.sections.find((x) => x.k === f.section).label}</span>` : null}
                   ${errors.byKey[f._k] ? html`<span class="err-dot" aria-label=${t('designer.has_error')}>!</span>` : null}
                 </button>
                 <span class="move-btns">

@@ -86,6 +86,21 @@ export const RecordForm = {
       } catch (e) { r.general = msgOf(e); }
       if (tab === 'form') { await nextTick(); bindSortables(); }
     }
+    // Fields in the table's sections (a heading before each), then the rest.
+    function orderedFields() {
+      const plain = props.table.fields.filter((f) => f.type !== 'sub_table');
+      const secs = props.table.sections || [];
+      if (!secs.length) return plain;
+      const out = [], seen = new Set();
+      for (const sec of secs) {
+        const fs = sec.fields.map((n) => plain.find((f) => f.api_name === n)).filter(Boolean);
+        if (!fs.length) continue;
+        out.push({ section: label(sec.label, '') }, ...fs); fs.forEach((f) => seen.add(f.api_name));
+      }
+      const rest = plain.filter((f) => !seen.has(f.api_name));
+      if (rest.length) out.push({ section: t('record.other_fields') }, ...rest);
+      return out;
+    }
     const fe = (p) => r.errors[p] ? html`<div class="field-error" role="alert" id=${'err' + p.replaceAll('/', '-')}>${r.errors[p]}</div>` : null;
 
     function subTable(f) {
@@ -124,7 +139,7 @@ export const RecordForm = {
           <button type="button" onClick=${reload}>${t('grid.reload_record')}</button></div>` : null}
         ${r.general ? html`<div class="banner error" role="alert">${r.general}</div>` : null}
         ${!r.rec ? html`<p class="muted">${t('app.loading')}</p>` : r.tab === 'form' ? html`<div class="form-fields">
-          ${props.table.fields.filter((f) => f.type !== 'sub_table').map((f) => html`<div class=${'ctl' + (r.errors['/' + f.api_name] ? ' has-error' : '')} key=${f.api_name}>
+          ${orderedFields().map((f) => f.section ? html`<h3 class="form-section" key=${'s' + f.section}>${f.section}</h3>` : html`<div class=${'ctl' + (r.errors['/' + f.api_name] ? ' has-error' : '')} key=${f.api_name}>
             <label for=${'rf-' + f.api_name}>${fieldLabel(f)}${f.required ? ' *' : ''}</label>
             ${f.type === 'link' ? html`<${LinkPicker} field=${f} value=${val(f)} inputId=${'rf-' + f.api_name} onChange=${(v) => setVal(f, v)} />`
               : f.type === 'attachment' ? html`<${Attachments} field=${f} value=${val(f)} inputId=${'rf-' + f.api_name} onChange=${(v) => setVal(f, v)} />`
