@@ -130,11 +130,13 @@ def user_create(email, password, name, superuser, tenant_slug, role):
 
     zs = _platform()
     try:
-        u = zs.create_user(email, password, name=name, superuser=superuser)
+        t = None
         if tenant_slug:
             t = zs.tenant_by_slug(tenant_slug)
             if t is None:
-                raise click.ClickException(f"no tenant {tenant_slug}")
+                raise click.ClickException(f"no tenant {tenant_slug}")  # checked before anything is created
+        u = zs.create_user(email, password, name=name, superuser=superuser)
+        if t is not None:
             zs.add_member(t.id, u.id, role)
     except ApiError as e:
         raise click.ClickException(e.message) from None

@@ -108,8 +108,17 @@ class Platform:
     def create_tenant(self, slug: str, name: str, *, timezone_name: str | None = None, locale: str | None = None,
                       owner_email: str | None = None) -> Tenant:
         from .auth import validate_slug
+        from .errors import Conflict, ValidationFailed, field_error
 
         validate_slug(slug)
+        if timezone_name is not None:
+            try:
+                ZoneInfo(timezone_name)
+            except Exception:
+                raise ValidationFailed(f"unknown time zone {timezone_name!r}", message_zh=f"未知时区 {timezone_name!r}",
+                                       errors=[field_error("/timezone", "unknown time zone", "未知时区")]) from None
+        if self.tenant_by_slug(slug) is not None:
+            raise Conflict(f"a tenant {slug} already exists", message_zh=f"租户 {slug} 已存在")
         with self.tenant_session(None, write=True) as s:
             t = Tenant(slug=slug, name=name, timezone=timezone_name or self.config["TIMEZONE"],
                        locale=locale or self.config["LOCALE"], settings={})
@@ -129,6 +138,10 @@ class Platform:
         if password is not None:
             validate_password(password)
         with self.tenant_session(None, write=True) as s:
+            if s.scalar(select(User).where(User.email == email.lower())) is not None:
+                from .errors import Conflict
+
+                raise Conflict(f"a user {email} already exists", message_zh=f"用户 {email} 已存在")
             u = User(email=email.lower(), name=name or email.split("@")[0],
                      password_hash=hash_password(password) if password else None, is_superuser=superuser)
             s.add(u)

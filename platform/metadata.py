@@ -536,7 +536,8 @@ class Metadata:
             try:
                 check_aggregate(schema, self.schema, self.ctx, w)
             except ApiError as e:
-                _fail(f"/widgets/{i}", e.message, e.message_zh)
+                inner = e.errors[0]["pointer"] if e.errors else ""
+                _fail(f"/widgets/{i}{inner}", e.message, e.message_zh)
 
     def create_dashboard(self, d: dict) -> Dashboard:
         self.check_dashboard(d)

@@ -557,7 +557,9 @@ class Records:
         for name, child_rows in children.items():
             self._write_children(schema, schema.fields[name], record_id, child_rows, f"{pointer}/{name}")
         after = self.get_unchecked(schema, record_id, access, with_children=True)
-        diff = {k: [before.get(k), after.get(k)] for k in schema.fields if k in after and before.get(k) != after.get(k)}
+        # Sub-tables and to-many links count as changed only when the write touched them.
+        diff = {k: [before.get(k), after.get(k)] for k, spec in schema.fields.items()
+                if k in after and before.get(k) != after.get(k) and (spec.type.has_column(spec) or k in values)}
         event.after, event.changed = after, set(diff)
         self._history(schema, [{"record_id": record_id, "version": after["version"], "action": "update", "changes": diff}])
         if diff:
@@ -616,6 +618,10 @@ class Records:
         out = []
         for r in rows:
             changes = {k: v for k, v in (r.changes or {}).items() if k not in access.hidden}
+            for k in access.masked & set(changes):  # masked stays masked in history too
+                spec = schema.fields.get(k)
+                if spec is not None and hasattr(spec.type, "mask") and isinstance(changes[k], list):
+                    changes[k] = [spec.type.mask(v, spec) if isinstance(v, str) else v for v in changes[k]]
             out.append({"version": r.version, "action": r.action, "changes": changes, "user_id": r.user_id,
                         "at": ts.type.from_storage(r.at, ts, self.ctx)})
         return out

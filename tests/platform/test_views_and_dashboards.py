@@ -211,8 +211,6 @@ def test_invalid_widgets_are_refused_with_pointers(owner, orders):
     assert owner.ok(owner.get("/dashboards"))["dashboards"] == []
 
 
-@pytest.mark.xfail(reason="BUG: Metadata.check_dashboard re-raises check_aggregate errors with pointer /widgets/<i>, "
-                          "dropping the inner pointer (/metrics/0/field)", strict=True)
 def test_an_invalid_widget_metric_points_at_the_metric(owner, orders):
     r = owner.post("/dashboards", json={"api_name": "bad", "widgets": [
         {"id": "w", "type": "number", "table": "orders", "metrics": [{"fn": "sum", "field": "customer_name"}]}]})
