@@ -19,8 +19,11 @@ def test_link_search_attachment_lines_and_history(live_server, browser, shot, tm
         {"api_name": "title", "type": "text", "label": "标题"},
         {"api_name": "customer", "type": "link", "label": "客户", "options": {"target": "customers"}},
         {"api_name": "receipt", "type": "attachment", "label": "收据"},
+        {"api_name": "due", "type": "date", "label": "交期"},
         {"api_name": "items", "type": "sub_table", "label": "明细", "options": {"fields": [{"api_name": "sku", "type": "text"}]}}]})
-    rec = api.post("/tables/orders/records", {"title": "第一单", "items": [{"sku": "A"}, {"sku": "B"}, {"sku": "C"}]})
+    import datetime as dt
+    today = dt.date.today().isoformat()
+    rec = api.post("/tables/orders/records", {"title": "第一单", "due": today, "items": [{"sku": "A"}, {"sku": "B"}, {"sku": "C"}]})
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(live_server.url + "/")
@@ -47,3 +50,28 @@ def test_link_search_attachment_lines_and_history(live_server, browser, shot, tm
     page.click("[data-test=tab-history]")
     page.wait_for_selector("[data-test=history] >> text=v2")
     shot(page, "31-record-history")
+
+    page.keyboard.press("Escape")
+
+    # a form view for data entry, shared with members only
+    page.click("[data-test=save-view]")
+    page.fill("[data-test=view-name]", "录单")
+    page.fill("[data-test=view-api-name]", "entry")
+    page.select_option("[data-test=view-type]", "form")
+    page.check("fieldset.roles >> text=成员")
+    page.click("[data-test=view-save]")
+    page.wait_for_selector("[data-test=form-view]")
+    page.fill("[data-test=fv-title]", "表单录入的订单")
+    page.click("[data-test=form-submit]")
+    page.wait_for_selector("[data-test=form-view] .banner.ok")
+    assert api.get("/tables/orders/views/entry")["view"]["roles"] == ["member"]
+    titles = [r["title"] for r in api.get("/tables/orders/records?sort=id")["records"]]
+    assert titles == ["第一单", "表单录入的订单"]
+    shot(page, "32-form-view")
+
+    # a calendar view by the due date
+    api.post("/tables/orders/views", {"api_name": "by_due", "label": "交期日历", "type": "calendar", "calendar": {"field": "due"}})
+    page.goto(live_server.url + "/#/table/orders/by_due")
+    page.reload()
+    page.wait_for_selector("[data-test=calendar] .cal-day.today >> text=第一单")
+    shot(page, "33-calendar-view")

@@ -7,6 +7,7 @@ import { display, editor, toInput, fromInput, isEditable, INLINE_EDITABLE, prima
 import { FilterBuilder } from './filter.js';
 import { RecordForm } from './record.js';
 import { Kanban } from './kanban.js';
+import { FormView, CalendarView } from './views_extra.js';
 
 const RH = 34;            // row height (px)
 const BLOCK = 60;         // rows per page request (a screenful and a half)
@@ -64,14 +65,15 @@ export const DataScreen = {
       if (!s.table) return html`<p class="muted">${t('app.loading')}</p>`;
       const tb = s.table;
       const isKanban = s.view && s.view.type === 'kanban';
-      return html`<section class=${'data-screen' + (isKanban ? '' : ' has-grid')}>
+      const isGrid = !s.view || s.view.type === 'grid';
+      return html`<section class=${'data-screen' + (isGrid ? ' has-grid' : '')}>
         <header class="screen-head">
           <h1>${label(tb.label, tb.api_name)}</h1>
           <nav class="view-tabs" aria-label=${t('grid.views')}>
             <a href=${'#/table/' + tb.api_name} class=${!s.view ? 'active' : ''}>${t('grid.all_records')}</a>
             ${s.views.map((v) => html`<a key=${v.api_name} href=${'#/table/' + tb.api_name + '/' + v.api_name}
               class=${s.view && s.view.api_name === v.api_name ? 'active' : ''} data-test=${'view-tab-' + v.api_name}>
-              ${v.type === 'kanban' ? '▦ ' : ''}${label(v.label, v.api_name)}</a>`)}
+              ${{ kanban: '▦ ', form: '✎ ', calendar: '▤ ' }[v.type] || ''}${label(v.label, v.api_name)}</a>`)}
           </nav>
           <span class="spacer"></span>
           <a class="button" href=${'#/designer/' + tb.api_name}>${t('grid.design')}</a>
@@ -94,7 +96,10 @@ export const DataScreen = {
         ${s.showFields ? html`<div class="popover fields-pop" role="group" aria-label=${t('grid.fields')}>
             ${tb.fields.map((f) => html`<label class="check" key=${f.api_name}><input type="checkbox" checked=${s.fields.includes(f.api_name)}
               onChange=${(e) => toggleField(f.api_name, e.target.checked)} /> ${fieldLabel(f)}</label>`)}</div>` : null}
-        ${isKanban
+        ${s.view && s.view.type === 'form' ? html`<${FormView} key=${'f' + s.view.api_name} table=${tb} view=${s.view} />`
+          : s.view && s.view.type === 'calendar' ? html`<${CalendarView} key=${'c' + s.reloadKey} table=${tb} view=${s.view} filter=${s.filter}
+              onOpen=${(id) => { s.formNew = false; s.formId = id; }} />`
+          : isKanban
           ? html`<${Kanban} key=${'k' + s.reloadKey} table=${tb} view=${s.view} filter=${s.filter} q=${s.q}
               onOpen=${(id) => { s.formNew = false; s.formId = id; }} />`
           : html`<${Grid} ref=${grid} key=${'g' + s.reloadKey} table=${tb} filter=${s.filter} sorts=${s.sorts} q=${s.q} fields=${s.fields}
@@ -340,18 +345,22 @@ const SaveView = {
   emits: ['close'],
   setup(props, { emit }) {
     const selects = props.table.fields.filter((f) => f.type === 'single_select');
-    const v = reactive({ label: '', api_name: '', type: 'grid', kanbanField: selects[0]?.api_name || '', errors: {}, general: '', busy: false,
-      update: !!props.screen.view });
+    const dates = props.table.fields.filter((f) => ['date', 'datetime', 'created_time', 'modified_time'].includes(f.type));
+    const v = reactive({ label: '', api_name: '', type: 'grid', kanbanField: selects[0]?.api_name || '', calField: dates[0]?.api_name || '',
+      roles: [...(props.screen.view?.roles || [])], errors: {}, general: '', busy: false, update: !!props.screen.view });
     async function save(e) {
       e.preventDefault(); v.errors = {}; v.general = ''; v.busy = true;
       const sc = props.screen;
       const body = { label: v.label || undefined, type: v.type, fields: sc.fields, sorts: sc.sorts };
       if (sc.filter) body.filter = sc.filter;
       if (v.type === 'kanban') body.kanban = { field: v.kanbanField };
+      if (v.type === 'calendar') body.calendar = { field: v.calField };
+      if (v.type === 'form') { body.form = { title: v.label || undefined }; delete body.sorts; }
+      if (v.roles.length) body.roles = v.roles;
       try {
         let res;
         if (v.update && sc.view) {
-          res = await patch(`/tables/${props.table.api_name}/views/${sc.view.api_name}`, { filter: sc.filter || null, sorts: sc.sorts, fields: sc.fields });
+          res = await patch(`/tables/${props.table.api_name}/views/${sc.view.api_name}`, { filter: sc.filter || null, sorts: sc.sorts, fields: sc.fields, roles: v.roles.length ? v.roles : null });
         } else {
           body.api_name = v.api_name || (v.label || '').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || `view_${Date.now() % 100000}`;
           if (!/^[a-z]/.test(body.api_name)) body.api_name = 'view_' + body.api_name;
@@ -378,10 +387,17 @@ const SaveView = {
           <input id="sv-api" class="mono" data-test="view-api-name" value=${v.api_name} placeholder="to_ship" onInput=${(e) => (v.api_name = e.target.value)} />${fe('/api_name')}
           <label for="sv-type">${t('view.type')}</label>
           <select id="sv-type" data-test="view-type" value=${v.type} onChange=${(e) => (v.type = e.target.value)}>
-            <option value="grid">${t('view.grid')}</option><option value="kanban">${t('view.kanban')}</option></select>${fe('/type')}
+            ${['grid', 'kanban', 'form', 'calendar'].map((x) => html`<option value=${x}>${t('view.' + x)}</option>`)}</select>${fe('/type')}
+          ${v.type === 'calendar' ? html`<label for="sv-cf">${t('view.calendar_field')}</label>
+            <select id="sv-cf" value=${v.calField} onChange=${(e) => (v.calField = e.target.value)}>
+              ${dates.map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select>${fe('/calendar/field')}${fe('/calendar')}` : null}
           ${v.type === 'kanban' ? html`<label for="sv-kf">${t('view.kanban_field')}</label>
             <select id="sv-kf" data-test="view-kanban-field" value=${v.kanbanField} onChange=${(e) => (v.kanbanField = e.target.value)}>
               ${selects.map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select>${fe('/kanban/field')}${fe('/kanban')}` : null}`}
+        <fieldset class="roles"><legend>${t('view.roles')}</legend>
+          ${['owner', 'admin', 'builder', 'member', 'viewer'].map((r) => html`<label class="check"><input type="checkbox" checked=${v.roles.includes(r)}
+            onChange=${(e) => { v.roles = e.target.checked ? [...v.roles, r] : v.roles.filter((x) => x !== r); }} /> ${t('role.' + r)}</label>`)}
+          <p class="hint">${t('view.roles_hint')}</p>${fe('/roles')}</fieldset>
         <p class="hint">${t('view.uses_current')}</p>
         ${v.general ? html`<div class="field-error" role="alert">${v.general}</div>` : null}
         ${Object.entries(v.errors).filter(([p]) => !['/label', '/api_name', '/type', '/kanban/field', '/kanban'].includes(p)).map(([p, m]) => html`<div class="field-error">${p}: ${m}</div>`)}
