@@ -194,7 +194,8 @@ def _load_extension_commands():
     """Commands contributed by the other parts (runtime: worker, scheduler; templates)."""
     import importlib
 
-    for module in ("zhongshu.runtime.cli", "zhongshu.platform.templates_engine.cli", "zhongshu.runtime.distributed.cli"):
+    for module in ("zhongshu.runtime.cli", "zhongshu.platform.templates_engine.cli", "zhongshu.runtime.distributed.cli",
+                   "zhongshu.connectors.service.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

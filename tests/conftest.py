@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("ZHONGSHU_ARGON2_PROFILE", "test")  # cheap password hashes in tests only
+
 from sqlalchemy import create_engine, text
 
 from zhongshu.platform.app import create_app

@@ -71,7 +71,7 @@ MANIFEST = {
     "mappings": [{
         "name": "douyin_order_messages", "table": "orders", "key": ["global_id"],
         "fields": {
-            "external_order_id": {"path": "$.p_id", "transform": "to_string", "required": True},
+            "external_id": {"path": "$.p_id", "transform": "to_string", "required": True},
             "channel": {"const": "抖音"},
             "status": {"path": "$.order_status", "transform": {"op": "lookup", "map": {
                 "1": "待付款", "105": "已付款", "2": "备货中", "101": "已发货", "3": "已发货",

@@ -55,7 +55,7 @@ MANIFEST = {
     "actions": [],
     "mappings": [{
         "name": "file_orders", "table": "orders", "key": ["global_id"],
-        "fields": {"external_order_id": {"path": "$.订单号", "transform": "to_string", "required": True},
+        "fields": {"external_id": {"path": "$.订单号", "transform": "to_string", "required": True},
                    "channel": "$.渠道", "customer_name": "$.客户", "receiver_phone": "$.电话",
                    "address": "$.地址", "amount_due": "$.应收金额", "amount_paid": "$.实收金额",
                    "created": {"path": "$.下单时间"}},

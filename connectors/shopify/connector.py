@@ -69,7 +69,7 @@ MANIFEST = {
     "mappings": [{
         "name": "shopify_orders", "table": "orders", "key": ["global_id"],
         "fields": {
-            "external_order_id": {"path": "$.id", "transform": "to_string", "required": True},
+            "external_id": {"path": "$.id", "transform": "to_string", "required": True},
             "channel": {"const": "Shopify"},
             "amount_due": {"path": "$.total_price", "transform": "to_number"},
             "discounts": {"path": "$.total_discounts", "transform": "to_number", "default": 0},

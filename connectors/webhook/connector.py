@@ -57,7 +57,7 @@ MANIFEST = {
         "table": "orders",
         "key": ["global_id"],
         "fields": {
-            "external_order_id": {"path": "$.id", "transform": "to_string", "required": True},
+            "external_id": {"path": "$.id", "transform": "to_string", "required": True},
             "amount_due": {"path": ["$.amount_due", "$.total"], "transform": "to_number"},
             "amount_paid": {"path": "$.amount_paid", "transform": "to_number", "default": 0},
             "receiver_name": "$.receiver.name",

@@ -43,6 +43,8 @@ class Ctx:
     locale: str = "zh-CN"
     user_attributes: dict = field(default_factory=dict)
     dialect: str = "sqlite"
+    base_url: str = ""  # the instance's public address, for links in messages
+    tenant_slug: str = ""
 
 
 @dataclass(eq=False)

@@ -541,12 +541,20 @@ class Notify(Action):
     required = ["connector", "action", "input"]
 
     def check(self, rc, a, scope, ptr):
-        for k, v in a["input"].items():
+        def walk(v, p):
             if isinstance(v, str):
-                rc.template(v, f"{ptr}/input/{k}")
+                rc.template(v, p)
+            elif isinstance(v, dict):
+                for k, x in v.items():
+                    walk(x, f"{p}/{k}")
+            elif isinstance(v, list):
+                for i, x in enumerate(v):
+                    walk(x, f"{p}/{i}")
+
+        walk(a["input"], f"{ptr}/input")
 
     def run(self, rx, a, scope):
-        rendered = {k: rx.render(v) if isinstance(v, str) else v for k, v in a["input"].items()}
+        rendered = rx.render_value(a["input"])
         payload = {"install": a["connector"], "action": a["action"], "input": rendered}
         if rx.dry_run:
             return {"would_send": payload}

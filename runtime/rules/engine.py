@@ -134,7 +134,21 @@ class RunContext:
     def render(self, template: str) -> str:
         ctx = {"record": plain_json(self.record), **{k: plain_json(v) for k, v in self.bindings.items()}}
         ctx["rule"] = {"api_name": self.rule.api_name, "label": self.rule.definition.get("label")}
-        return render_template(template, ctx, tz=str(self.records.ctx.tz.key))
+        c = self.records.ctx
+        if self.table is not None and self.record_id is not None:
+            # A link to the record in the builder, for messages ("open the order").
+            ctx["record_url"] = f"{c.base_url}/#/t/{c.tenant_slug}/tables/{self.table.api_name}/records/{self.record_id}"
+        return render_template(template, ctx, tz=str(c.tz.key))
+
+    def render_value(self, value):
+        """Templates anywhere inside a structured input (card fields, SMS parameters, recipients)."""
+        if isinstance(value, str):
+            return self.render(value)
+        if isinstance(value, dict):
+            return {k: self.render_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render_value(v) for v in value]
+        return value
 
     def bind(self, name, value):
         self.bindings[name] = value
@@ -164,6 +178,12 @@ class RunContext:
             pending["raw"].update(changed)
             if self.rule.id not in pending["fired"]:
                 pending["fired"].append(self.rule.id)
+            if set(changed) & _computed_inputs(self.records, self.table):
+                # A computed field reads what was just set (warehouse -> warehouse_code):
+                # write now so that later rules see the recomputed value.
+                _flush(self.records, self.table, self.record_id, pending)
+                self.refresh()
+                self.records.session.info["zs_dirty"] = True
         else:
             self.records.update(self.table, self.record_id, values)
             self.refresh()
@@ -207,6 +227,29 @@ class RunContext:
             finally:
                 self.path = parent
         return out
+
+
+def _computed_inputs(records, table) -> set:
+    from ..computed import computer_for
+
+    comp = computer_for(records, table)
+    return {p.split(".")[0] for p in comp.paths} if comp is not None else set()
+
+
+def _flush(records, table, record_id, pending) -> None:
+    """Writes the rules' collected changes of a record, with the rules that set them on
+    the stack (a rule re-triggering itself through the cascade is reported as a cycle)."""
+    values = pending["values"]
+    if not values:
+        return
+    pending["values"], pending["raw"] = {}, {}
+    stack = _stack(records)
+    fired = [(rid, record_id) for rid in pending["fired"]]
+    stack.extend(fired)
+    try:
+        records.nested().update(table, record_id, values)
+    finally:
+        del stack[len(stack) - len(fired):]
 
 
 def _same_value(a, b) -> bool:
@@ -320,17 +363,8 @@ def after_write(event: WriteEvent) -> None:
     except BaseException:
         pending_all.pop(key, None)
         raise
-    if pending["values"]:
-        # One write for everything the rules set: it cascades (record_updated rules) as usual,
-        # with the rules that caused it still on the stack, so a rule re-triggering itself
-        # through the cascade is caught as a cycle.
-        stack = _stack(records)
-        fired = [(rid, event.record_id) for rid in pending["fired"]]
-        stack.extend(fired)
-        try:
-            records.nested().update(table, event.record_id, pending["values"])
-        finally:
-            del stack[len(stack) - len(fired):]
+    # One write for everything the rules set: it cascades (record_updated rules) as usual.
+    _flush(records, table, event.record_id, pending)
 
 
 def _run_record_rules(event: WriteEvent, rules: list) -> None:

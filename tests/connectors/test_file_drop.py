@@ -25,7 +25,7 @@ def test_csv_rows_become_orders_and_bad_rows_are_listed_without_dropping_others(
     assert a001.payload["items"][0]["数量"] == 2 and a001.occurred_at.isoformat() == "2024-06-18T02:00:00+00:00"
     assert [(e["row"], e["column"]) for e in result.errors] == [(4, "数量"), (5, "订单号"), (6, "下单时间")]
     (rec,) = FileDropConnector().map_event(a001, tz="Asia/Shanghai")
-    assert rec.values["external_order_id"] == "A001" and len(rec.subtables["items"]) == 2
+    assert rec.values["external_id"] == "A001" and len(rec.subtables["items"]) == 2
 
 
 def test_gbk_csv_and_excel_files(tmp_path):
