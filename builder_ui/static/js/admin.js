@@ -3,13 +3,35 @@
 import { html, state, t, label, get, post, patch, del, api, ApiError, msgOf, reactive, onMounted, watch, toast, tpath, qs } from './lib.js';
 
 const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
+
+// Controls for the flat object schemas connectors declare (config, credentials).
+function schemaForm(schema, values, errors, prefix, idp, existing = false) {
+  const props = (schema && schema.properties) || {};
+  const req = new Set((schema && schema.required) || []);
+  return Object.entries(props).map(([k, sc]) => {
+    const id = `${idp}-${k}`, ptr = `${prefix}/${k}`;
+    const lbl = html`<label for=${id}>${sc.title || k}${req.has(k) ? ' *' : ''}</label>`;
+    let ctl;
+    if (sc.enum) ctl = html`<select id=${id} value=${values[k] ?? ''} onChange=${(e) => (values[k] = e.target.value)}><option value=""></option>${sc.enum.map((x) => html`<option value=${x}>${x}</option>`)}</select>`;
+    else if (sc.type === 'boolean') ctl = html`<input id=${id} type="checkbox" checked=${!!values[k]} onChange=${(e) => (values[k] = e.target.checked)} />`;
+    else if (sc.type === 'number' || sc.type === 'integer') ctl = html`<input id=${id} type="number" value=${values[k] ?? sc.default ?? ''} onInput=${(e) => (values[k] = e.target.value === '' ? undefined : Number(e.target.value))} />`;
+    else if (sc.type === 'object' || sc.type === 'array') ctl = html`<textarea id=${id} class="mono" rows="2" value=${values[k] === undefined ? '' : JSON.stringify(values[k])}
+        onInput=${(e) => { try { values[k] = e.target.value ? JSON.parse(e.target.value) : undefined; } catch (err) { /* kept as typed until valid */ } }}></textarea>`;
+    else ctl = html`<input id=${id} type=${sc.format === 'password' || sc.writeOnly ? 'password' : 'text'} autocomplete="off" value=${values[k] ?? ''}
+        placeholder=${sc.writeOnly && existing ? t('admin.secret_kept') : ''} onInput=${(e) => (values[k] = e.target.value || undefined)} />`;
+    return html`<div class=${'ctl' + (errors[ptr] ? ' has-error' : '')} key=${k}>${lbl}${ctl}
+      ${sc.description ? html`<div class="hint">${sc.description}</div>` : null}
+      ${errors[ptr] ? html`<div class="field-error" role="alert">${errors[ptr]}</div>` : null}</div>`;
+  });
+}
 const TABS = ['members', 'connectors', 'deadletters', 'audit', 'io'];
 
 export const AdminScreen = {
   props: ['tab'],
   setup(props) {
     const s = reactive({ members: [], catalogue: [], installs: [], dead: [], audit: [], error: '', newEmail: '', newRole: 'member',
-      memberErr: '', importTable: '', importing: false, progress: 0, importResult: null, auditBefore: null });
+      memberErr: '', importTable: '', importing: false, progress: 0, importResult: null, auditBefore: null,
+      cfg: null, inbox: {} });
     async function load() {
       s.error = '';
       try {
@@ -37,6 +59,26 @@ export const AdminScreen = {
     }
     async function toggleInstall(i, on) {
       try { await patch(`/connectors/${i.api_name}`, { enabled: on }); await load(); } catch (e) { toast(msgOf(e), 'error'); }
+    }
+    function configure(manifest, install) {
+      s.cfg = { manifest, install, api_name: install ? install.api_name : manifest.name, config: { ...(install ? install.config : {}) }, credentials: {}, errors: {}, general: '', busy: false };
+    }
+    async function saveCfg(e) {
+      e.preventDefault();
+      const c = s.cfg; c.errors = {}; c.general = ''; c.busy = true;
+      const body = { config: c.config };
+      if (Object.keys(c.credentials).length) body.credentials = c.credentials;
+      try {
+        if (c.install) await patch(`/connectors/${c.install.api_name}`, body);
+        else await post('/connectors', { connector: c.manifest.name, api_name: c.api_name, ...body });
+        toast(t('admin.saved'), 'ok'); s.cfg = null; await load();
+      } catch (err) {
+        if (err instanceof ApiError && err.errors.length) for (const x of err.errors) c.errors[x.pointer] = msgOf(x);
+        c.general = msgOf(err);
+      } finally { c.busy = false; }
+    }
+    async function showInbox(i) {
+      try { s.inbox[i.api_name] = (await get(`/connectors/${i.api_name}/inbox?status=error`)).entries || []; } catch (e) { toast(msgOf(e), 'error'); }
     }
     async function testInstall(i) {
       try { const r = await post(`/connectors/${i.api_name}/test`); toast(r.ok === false ? msgOf(r) : t('admin.test_ok'), r.ok === false ? 'error' : 'ok'); }
@@ -80,10 +122,26 @@ export const AdminScreen = {
             <tbody>${s.installs.map((i) => html`<tr key=${i.api_name}><td>${label(i.label, i.api_name)}</td><td>${i.connector}</td>
               <td><label class="switch"><input type="checkbox" role="switch" checked=${i.enabled} onChange=${(e) => toggleInstall(i, e.target.checked)} /> ${i.enabled ? t('admin.enabled') : t('admin.disabled')}</label>
                 ${i.last_error ? html`<div class="field-error">${i.last_error}</div>` : null}</td>
-              <td><button type="button" onClick=${() => testInstall(i)}>${t('admin.test')}</button></td></tr>`)}
+              <td><div class="row"><button type="button" onClick=${() => testInstall(i)}>${t('admin.test')}</button>
+                <button type="button" onClick=${() => configure(s.catalogue.find((c) => c.name === i.connector) || { name: i.connector }, i)}>${t('admin.configure')}</button>
+                ${i.supports_webhook ? html`<button type="button" onClick=${() => showInbox(i)}>${t('admin.inbox_errors')}</button>` : null}</div>
+                ${i.webhook_url ? html`<div class="small muted">${t('admin.inbound_url')}: <code>${i.webhook_url}</code></div>` : null}
+                ${s.inbox[i.api_name] ? html`<ul class="small">${s.inbox[i.api_name].map((ev) => html`<li>#${ev.id} ${ev.event_type || ''} ${ev.error || ''}</li>`)}
+                  ${s.inbox[i.api_name].length ? null : html`<li class="muted">${t('common.none')}</li>`}</ul>` : null}</td></tr>`)}
             ${s.installs.length ? null : html`<tr><td colspan="4" class="muted">${t('common.none')}</td></tr>`}</tbody></table>
           <h3>${t('admin.available')}</h3>
+          ${s.cfg ? html`<form class="card cfg-form" onSubmit=${saveCfg} data-test="connector-config">
+            <h3>${label(s.cfg.manifest.labels, s.cfg.manifest.name)} — ${s.cfg.install ? t('admin.configure') : t('admin.install')}</h3>
+            ${s.cfg.general ? html`<div class="banner error" role="alert">${s.cfg.general}</div>` : null}
+            ${s.cfg.install ? null : html`<div class=${'ctl' + (s.cfg.errors['/api_name'] ? ' has-error' : '')}><label for="ci-api">${t('designer.api_name')}</label>
+              <input id="ci-api" class="mono" value=${s.cfg.api_name} onInput=${(e) => (s.cfg.api_name = e.target.value)} />
+              ${s.cfg.errors['/api_name'] ? html`<div class="field-error">${s.cfg.errors['/api_name']}</div>` : null}</div>`}
+            <h4>${t('admin.config')}</h4>${schemaForm(s.cfg.manifest.config_schema, s.cfg.config, s.cfg.errors, '/config', 'cc')}
+            <h4>${t('admin.credentials')}</h4>${schemaForm(s.cfg.manifest.credential_schema, s.cfg.credentials, s.cfg.errors, '/credentials', 'cr', !!s.cfg.install)}
+            <div class="row end"><button type="button" onClick=${() => (s.cfg = null)}>${t('common.cancel')}</button>
+              <button type="submit" class="primary" disabled=${s.cfg.busy}>${t('common.save')}</button></div></form>` : null}
           <div class="cards">${s.catalogue.map((c) => html`<div class="card" key=${c.name}><strong>${label(c.labels, c.name)}</strong>
+            <button type="button" class="link" data-test=${'install-' + c.name} onClick=${() => configure(c, null)}>${t('admin.install')}</button>
             <div class="muted small">${c.name} ${c.version}</div>
             <div class="small">${(c.actions || []).map((a) => label(a.labels, a.name || a)).join('、')}</div>
             ${c.supports_webhook ? html`<span class="pill c-blue">webhook</span>` : null}</div>`)}</div></div>`;
