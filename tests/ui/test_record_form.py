@@ -75,3 +75,19 @@ def test_link_search_attachment_lines_and_history(live_server, browser, shot, tm
     page.reload()
     page.wait_for_selector("[data-test=calendar] .cal-day.today >> text=第一单")
     shot(page, "33-calendar-view")
+
+    # lookup and rollup fields are configured with pickers
+    page.goto(live_server.url + "/#/designer/orders")
+    page.wait_for_selector("[data-test=canvas-field-items]")
+    page.click("[data-test=palette-rollup]")
+    page.fill("[data-test=field-api-name]", "n_items")
+    page.select_option("#f-through", "items")
+    page.select_option("#f-fn", "count")
+    page.click("[data-test=palette-lookup]")
+    page.fill("[data-test=field-api-name]", "customer_name")
+    page.select_option("#f-through", "customer")
+    page.select_option("#f-of", "name")
+    page.click("[data-test=save-table]")
+    page.wait_for_selector("text=已保存")
+    got = api.get(f"/tables/orders/records/{rec['id']}")
+    assert got["n_items"] == 3 and got["customer_name"] == "赵六"

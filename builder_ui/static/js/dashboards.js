@@ -1,7 +1,8 @@
 // Dashboard builder and display: number cards (threshold turns them red), bar/line/pie
 // charts (ECharts) over the aggregate API, auto-refresh and a full-screen wall mode.
 import { html, state, t, label, fieldLabel, get, post, patch, del, ApiError, msgOf, loadTables, tableByName, go,
-  reactive, ref, onMounted, onBeforeUnmount, nextTick, toast, uid, markRaw } from './lib.js';
+  reactive, ref, onMounted, onBeforeUnmount, nextTick, toast, uid, markRaw, watch } from './lib.js';
+import Sortable from '../vendor/sortable.esm.js';
 // ECharts (1 MB) is loaded on first use, so it never delays the grid or the designer.
 let echartsModule = null;
 const loadECharts = () => (echartsModule ||= import('../vendor/echarts.esm.min.js'));
@@ -77,8 +78,19 @@ export const DashboardsScreen = {
   props: ['dashName', 'mode'],
   setup(props) {
     const s = reactive({ list: [], dash: null, data: {}, editing: false, def: null, errors: {}, general: '', auto: true, full: false, busy: false, lastAt: '' });
-    const wall = ref(null);
-    let timer = null;
+    const wall = ref(null), editList = ref(null);
+    let timer = null, sortable = null;
+    // The layout is the widgets' order: drag a widget by its handle to move it.
+    watch(editList, (el) => {
+      if (sortable) { sortable.destroy(); sortable = null; }
+      if (!el) return;
+      sortable = Sortable.create(el, { handle: '.drag-handle', draggable: '.widget-edit', animation: 150,
+        onUpdate(evt) {
+          const { item, from, oldIndex } = evt;
+          item.parentNode.removeChild(item); from.insertBefore(item, from.children[oldIndex] || null);
+          const l = s.def.widgets; l.splice(evt.newDraggableIndex, 0, l.splice(evt.oldDraggableIndex, 1)[0]);
+        } });
+    });
     async function refreshList() { s.list = (await get('/dashboards')).dashboards || []; }
     onMounted(async () => {
       try { await Promise.all([refreshList(), state.tables.length ? null : loadTables()]); } catch (e) { s.general = msgOf(e); }
@@ -86,7 +98,7 @@ export const DashboardsScreen = {
       else if (props.dashName) await open(props.dashName, props.mode === 'edit');
       document.addEventListener('fullscreenchange', onFs);
     });
-    onBeforeUnmount(() => { clearInterval(timer); document.removeEventListener('fullscreenchange', onFs); });
+    onBeforeUnmount(() => { clearInterval(timer); sortable && sortable.destroy(); document.removeEventListener('fullscreenchange', onFs); });
     function onFs() { s.full = !!document.fullscreenElement; }
     async function open(name, edit) {
       try { s.dash = (await get(`/dashboards/${name}`)).dashboard; } catch (e) { s.general = msgOf(e); return; }
@@ -184,7 +196,8 @@ export const DashboardsScreen = {
         </div>
         ${fe(p)}
         ${s.errors['preview:' + w.id] ? html`<div class="field-error" role="alert">${s.errors['preview:' + w.id]}</div>` : null}
-        <div class="row"><span class="muted small">${t('dash.preview')}</span><span class="spacer"></span>
+        <div class="row"><span class="drag-handle" aria-hidden="true" title=${t('dash.drag')}>⋮⋮</span><span class="muted small">${t('dash.preview')}</span><span class="spacer"></span>
+          <button type="button" class="icon" aria-label=${t('designer.move_up')} disabled=${i === 0} onClick=${() => { const l = s.def.widgets; l.splice(i - 1, 0, l.splice(i, 1)[0]); }}>↑</button>
           <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => s.def.widgets.splice(i, 1)}>✕</button></div>
         <${Widget} w=${w} data=${s.data[w.id]} key=${w.id + w.type} />
       </div>`;
@@ -203,7 +216,7 @@ export const DashboardsScreen = {
             <div class="ctl"><label for="d-ref">${t('dash.refresh')}</label><input id="d-ref" type="number" min="10" value=${s.def.refresh_seconds || ''} onInput=${(e) => (s.def.refresh_seconds = e.target.value ? Number(e.target.value) : undefined)} />${fe('/refresh_seconds')}</div>
           </div>
           <div class="row">${TYPES.map((x) => html`<button type="button" data-test=${'add-widget-' + x} onClick=${() => addWidget(x)}>＋ ${t('dash.t_' + x)}</button>`)}</div>
-          <div class="widgets-edit">${s.def.widgets.map(widgetEditor)}</div>
+          <div class="widgets-edit" ref=${editList}>${s.def.widgets.map(widgetEditor)}</div>
         </section>`;
       }
       if (s.dash) {

@@ -20,6 +20,8 @@ function defaultOptions(type) {
   if (type === 'formula') return { expression: '', result_type: 'number' };
   if (type === 'link') return { target: '' };
   if (type === 'sub_table') return { fields: [] };
+  if (type === 'lookup') return { through: '', field: '' };
+  if (type === 'rollup') return { through: '', fn: 'count' };
   if (type === 'currency') return { decimals: 2 };
   return {};
 }
@@ -377,10 +379,25 @@ export const TableDesigner = {
       </fieldset>`;
     }
 
+    // Lookup / rollup: follow a link or sub-table field, then pick a field of the rows there.
+    function throughEditor(f, e) {
+      const via = d.fields.filter((x) => x.type === 'link' || x.type === 'sub_table');
+      const thr = d.fields.find((x) => x.api_name === f.options.through);
+      const targetFields = !thr ? [] : thr.type === 'sub_table' ? thr.columns
+        : ((state.tables.find((x) => x.api_name === thr.options.target) || { fields: [] }).fields);
+      const set = (k, v) => { if (v === '' || v === undefined) delete f.options[k]; else f.options[k] = v; d.dirty = true; };
+      return html`
+        ${ctl('f-through', t('designer.through'), html`<select id="f-through" value=${f.options.through || ''} onChange=${(ev) => set('through', ev.target.value)}>
+          <option value="">${t('common.choose')}</option>${via.map((x) => html`<option value=${x.api_name}>${x.label || x.api_name}</option>`)}</select>`, e('/options/through'))}
+        ${f.type === 'rollup' ? ctl('f-fn', t('designer.rollup_fn'), html`<select id="f-fn" value=${f.options.fn} onChange=${(ev) => set('fn', ev.target.value)}>
+          ${['count', 'sum', 'avg', 'min', 'max', 'count_distinct'].map((x) => html`<option value=${x}>${t('dash.fn_' + x)}</option>`)}</select>`, e('/options/fn')) : null}
+        ${f.type === 'lookup' || f.options.fn !== 'count' ? ctl('f-of', t('designer.of_field'), html`<select id="f-of" value=${f.options.field || ''} onChange=${(ev) => set('field', ev.target.value)}>
+          <option value="">${t('common.choose')}</option>${targetFields.map((x) => html`<option value=${x.api_name}>${label(x.label, x.api_name)}</option>`)}</select>`, e('/options/field')) : null}`;
+    }
     function panel(f) {
       if (!f) return html`<div class="panel-empty muted">${t('designer.select_hint')}</div>`;
       const e = (p) => err(f, p);
-      const known = ['', '/label', '/api_name', '/required', '/default', '/type', '/options/expression', '/options/pattern', '/options/target', '/options/result_type', '/options/choices', '/options/decimals'];
+      const known = ['', '/label', '/api_name', '/required', '/default', '/type', '/options/expression', '/options/pattern', '/options/target', '/options/result_type', '/options/choices', '/options/decimals', '/options/through', '/options/fn', '/options/field'];
       const other = Object.entries(errors.byKey[f._k] || {}).filter(([p]) => !known.includes(p) && !p.startsWith('/options/choices/') && !p.startsWith('/options/fields/'));
       const tables = state.tables.filter((x) => !x.parent_table);
       return html`<div class="field-panel" aria-label=${t('designer.field_settings')}>
@@ -416,6 +433,7 @@ export const TableDesigner = {
           ${ctl('f-rt', t('designer.result_type'), html`<select id="f-rt" value=${f.options.result_type || ''} onChange=${(ev) => { f.options.result_type = ev.target.value; d.dirty = true; }}>
             ${['number', 'currency', 'percent', 'text', 'boolean', 'date', 'datetime'].map((x) => html`<option value=${x}>${label(ftype(x)?.label, x)}</option>`)}</select>`, e('/options/result_type'))}` : null}
         ${f.type === 'sub_table' ? columnsEditor(f) : null}
+        ${f.type === 'lookup' || f.type === 'rollup' ? throughEditor(f, e) : null}
         <button type="button" class="danger" onClick=${() => removeField(f)}>${t('designer.remove_field')}</button>
       </div>`;
     }
