@@ -17,13 +17,27 @@ killed mid-job leaves a lease that expires, after which the relay publishes the 
 """
 from __future__ import annotations
 
+import os
+
 QUEUES = ("orders", "default", "low")
+
+
+def queue_prefix() -> str:
+    """``ZHONGSHU_CELERY_QUEUE_PREFIX``: lets several deployments (or test runs) share one
+    broker without sharing queues."""
+    return os.environ.get("ZHONGSHU_CELERY_QUEUE_PREFIX", "")
+
+
+def queue_names() -> tuple[str, ...]:
+    return tuple(queue_prefix() + q for q in QUEUES)
 
 
 def queue_for(priority: int) -> str:
     """Priority 0 (order processing) → ``orders``; 1–5 → ``default``; 6–9 → ``low``."""
     if priority <= 0:
-        return "orders"
-    if priority <= 5:
-        return "default"
-    return "low"
+        base = "orders"
+    elif priority <= 5:
+        base = "default"
+    else:
+        base = "low"
+    return queue_prefix() + base

@@ -22,7 +22,7 @@ import threading
 from celery import Celery
 from kombu import Queue
 
-from . import QUEUES
+from . import queue_names
 
 log = logging.getLogger("zhongshu.distributed.celery")
 
@@ -53,8 +53,8 @@ def make_app(url: str | None = None) -> Celery:
         result_backend=None,
         task_serializer="json",
         accept_content=["json"],
-        task_default_queue="default",
-        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_default_queue=queue_names()[1],
+        task_queues=[Queue(q, routing_key=q) for q in queue_names()],
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -10,7 +10,7 @@ import click
 
 from zhongshu.runtime.cli import _import_option, _logging, _platform, _stop_on_signals, load_extensions
 
-from . import QUEUES
+from . import queue_names
 
 
 @click.command("relay")
@@ -20,9 +20,11 @@ from . import QUEUES
               help="seconds before a published job that no worker claimed is published again")
 @click.option("--overload-threshold", default=0, show_default=True, type=click.IntRange(0),
               help="more due priority-0 jobs than this hold back lower priorities")
+@click.option("--max-inflight", default=2000, show_default=True, type=click.IntRange(1),
+              help="most jobs published but not yet claimed by a worker")
 @click.option("--broker", default=None, help="broker URL (default: BROKER_URL / ZHONGSHU_BROKER_URL)")
 @click.option("-v", "--verbose", is_flag=True)
-def relay(batch, poll, republish_after, overload_threshold, broker, verbose):
+def relay(batch, poll, republish_after, overload_threshold, max_inflight, broker, verbose):
     """Publish due outbox jobs as Celery tasks until SIGTERM/SIGINT (any number may run)."""
     from .celery_app import make_app
     from .relay import Relay, celery_publisher
@@ -31,7 +33,7 @@ def relay(batch, poll, republish_after, overload_threshold, broker, verbose):
     zs = _platform()
     app = make_app(broker) if broker else None
     r = Relay(zs, celery_publisher(app), batch=batch, republish_after=republish_after,
-              overload_threshold=overload_threshold)
+              overload_threshold=overload_threshold, max_inflight=max_inflight)
     stop = threading.Event()
     _stop_on_signals(stop)
     click.echo(f"relay {r.name}: publishing to {(app.conf.broker_url if app else 'the configured broker')}")
@@ -41,8 +43,8 @@ def relay(batch, poll, republish_after, overload_threshold, broker, verbose):
 
 
 @click.command("celery-worker", context_settings={"ignore_unknown_options": True})
-@click.option("--queues", "-Q", default=",".join(QUEUES), show_default=True,
-              help="queues to consume (orders = priority 0, default, low)")
+@click.option("--queues", "-Q", default=None,
+              help="queues to consume, comma-separated (default: orders,default,low, with ZHONGSHU_CELERY_QUEUE_PREFIX)")
 @click.option("--concurrency", "-c", default=None, type=int, help="pool size (default: CPU count)")
 @click.option("--pool", default="prefork", show_default=True, type=click.Choice(["prefork", "threads", "solo"]))
 @click.option("--lease", "lease_seconds", default=None, type=click.IntRange(5, 86400),
@@ -62,7 +64,7 @@ def celery_worker(queues, concurrency, pool, lease_seconds, hostname, loglevel, 
     load_extensions([m for m in os.environ.get("ZHONGSHU_IMPORTS", "").split(",") if m.strip()])
     from .celery_app import get_app
 
-    argv = ["worker", "-Q", queues, "--pool", pool, "-l", loglevel, "--without-gossip", "--without-mingle",
+    argv = ["worker", "-Q", queues or ",".join(queue_names()), "--pool", pool, "-l", loglevel, "--without-gossip", "--without-mingle",
             "--without-heartbeat"]
     if concurrency:
         argv += ["-c", str(concurrency)]

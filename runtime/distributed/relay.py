@@ -14,6 +14,10 @@ commit it publishes the ids. So:
   attempt, and the worker's dead-letter rule applies after ``max_attempts``;
 * publishing twice is harmless anyway: the executor claims a row only while it is due.
 
+At most ``max_inflight`` jobs are published and not yet claimed at any time (so a message
+never waits in the broker longer than the publish lease, and priorities are decided in the
+database rather than in a deep broker queue).
+
 Overload: when more than ``overload_threshold`` priority-0 jobs are publishable, a pass
 publishes only priority-0 jobs (lower priorities wait in the database, not in the broker),
 as :class:`zhongshu.runtime.worker.Worker` does.
@@ -48,7 +52,8 @@ def publishable(now: datetime):
 class Relay:
     def __init__(self, platform, publish: Callable[[list[tuple[int, int]]], None], *, name: str | None = None,
                  batch: int = 500, republish_after: float = 120.0, overload_threshold: int = 0,
-                 max_priority: int | None = None, clock: Callable[[], datetime] = utcnow):
+                 max_priority: int | None = None, max_inflight: int = 2000,
+                 clock: Callable[[], datetime] = utcnow):
         self.platform = platform
         self.publish = publish  # publish([(job_id, priority), ...])
         self.name = (RELAY_PREFIX + (name or default_name()))[:100]
@@ -56,6 +61,7 @@ class Relay:
         self.republish_after = timedelta(seconds=republish_after)
         self.overload_threshold = max(0, int(overload_threshold))
         self.max_priority = max_priority
+        self.max_inflight = max(1, int(max_inflight))
         self.clock = clock
         self._engine = writer(platform.engine)
         self._pg = platform.dialect == "postgresql"
@@ -69,16 +75,29 @@ class Relay:
             return PRIORITY_ORDER
         return self.max_priority
 
+    def _room(self, conn, now) -> int:
+        """How many more jobs may be published: published-not-yet-claimed jobs (by any
+        relay) are capped at ``max_inflight``, so that a message never waits in the broker
+        longer than the publish lease (it would be published again) and priorities are
+        decided in the database, not in a deep broker queue."""
+        inflight = select(C.id).where(C.status == "pending", C.locked_until >= now, C.locked_by.like(RELAY_PREFIX + "%")) \
+            .limit(self.max_inflight)
+        n = conn.execute(select(func.count()).select_from(inflight.subquery())).scalar()
+        return max(0, min(self.batch, self.max_inflight - n))
+
     def mark(self) -> list[tuple[int, int]]:
         """Picks and marks one batch; returns ``[(job_id, priority), ...]`` to publish."""
         now = self.clock()
         values = dict(status="pending", locked_by=self.name, locked_until=now + self.republish_after)
         with self._engine.begin() as conn:
+            room = self._room(conn, now)
+            if room <= 0:
+                return []
             cond = publishable(now)
             cap = self._cap(conn, now)
             if cap is not None:
                 cond = and_(cond, C.priority <= cap)
-            pick = select(C.id).where(cond).order_by(C.priority, C.run_at, C.id).limit(self.batch)
+            pick = select(C.id).where(cond).order_by(C.priority, C.run_at, C.id).limit(room)
             if self._pg:
                 ids = conn.execute(pick.with_for_update(skip_locked=True)).scalars().all()
                 if not ids:
