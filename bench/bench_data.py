@@ -346,7 +346,8 @@ REF_CELL = {"bulk_rows_s": "944", "create_rows_s": "76", "create_p50_ms": "12.8 
 
 
 def _cell(f: dict, key, key2, fmt, goal_name, check_key, rows, db) -> str:
-    s = fmt.format(f[key]) + (" / " + fmt.format(f[key2]) if key2 else "")
+    show = lambda v: "–" if isinstance(v, float) and math.isnan(v) else fmt.format(v)  # noqa: E731
+    s = show(f[key]) + (" / " + show(f[key2]) if key2 else "")
     g = None
     if goal_name:
         g = GOALS_100K.get(goal_name) if rows <= 100_000 else (GOALS_1M_PG.get(goal_name) if db == "postgresql" else None)
