@@ -178,8 +178,10 @@ export const TableDesigner = {
         onUpdate(evt) { undoDom(evt); move(f.columns, evt.oldDraggableIndex, evt.newDraggableIndex); } });
     }
     onMounted(async () => { await load(); await nextTick(); bindPalette(); bindCanvas(); });
-    onBeforeUnmount(() => { sortables.forEach((s) => s.destroy()); if (colSortable) colSortable.destroy(); });
-    window.addEventListener('beforeunload', (e) => { if (d.dirty) { e.preventDefault(); } });
+    // Unsaved changes: the browser asks before the tab closes.
+    const beforeUnload = (e) => { if (d.dirty) { e.preventDefault(); e.returnValue = ''; } };
+    window.addEventListener('beforeunload', beforeUnload);
+    onBeforeUnmount(() => { sortables.forEach((s) => s.destroy()); if (colSortable) colSortable.destroy(); window.removeEventListener('beforeunload', beforeUnload); });
 
     function select(f) { d.selected = f._k; nextTick(bindColumnCanvas); }
     function touch(f, key, value) {

@@ -332,8 +332,7 @@ export const Grid = {
           <div class="gbody" style=${{ height: (total * RH) + 'px', width: totalW + 'px' }}>${rows}</div>
           ${!g.loadingFirst && total === 0 ? html`<p class="empty">${t('grid.empty')}</p>` : null}
         </div>
-        <div class="grid-foot muted" aria-live="polite" data-test="grid-count">${!g.counted ? t('grid.counting') : t('grid.total', { n: total })}
-          · ${t('grid.keys_hint')}</div>
+        <div class="grid-foot muted" aria-live="polite" data-test="grid-count">${!g.counted ? t('grid.counting') : t('grid.total', { n: total })}${' · '}${t('grid.keys_hint')}</div>
       </div>`;
     };
   },
