@@ -251,3 +251,8 @@ def decide_approval(approval_id):
                           check_condition=False, occasion=f"approval{a.id}")
     fire_for_record(recs, table, a.record_id, "approval_decided")
     return ok({"approval": approval_json(a), "result": result})
+
+
+from .openapi_docs import describe as _describe  # noqa: E402
+
+_describe()
