@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - fall back to a plain table
         template_note = f"plain orders table, no rules ({type(e).__name__}: {str(e)[:200]})"
         url = cl.create_database(dbname)
-        info = cl.prepare_tenant(url, work / "instance2", mapping=PLAIN_MAPPING)
+        info = cl.prepare_tenant(url, work / "instance", mapping=PLAIN_MAPPING)
     result["tenant_setup"] = template_note
     with create_engine(url).connect() as c:
         result["rules_enabled"] = c.execute(text("select count(*) from rules where enabled")).scalar() \
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     print("setup:", template_note, "| rules on:", result["rules_enabled"], flush=True)
     info["platform"].close()
 
-    c = cl.Cluster(work / "cluster", url, args.broker, queue_prefix="zs-bench-peak-", extra_env={
+    c = cl.Cluster(work, url, args.broker, queue_prefix="zs-bench-peak-", extra_env={
         "ZHONGSHU_WEB_WORKERS": str(args.web_workers), "ZHONGSHU_OVERLOAD_OUTBOX_THRESHOLD": "0",
         "ZHONGSHU_OVERLOAD_INBOX_THRESHOLD": "0"})
     engine = create_engine(url)
@@ -186,7 +186,12 @@ def main(argv=None) -> int:
         result["day"] = {"orders": n, "seconds": time.perf_counter() - t_day, "statuses": statuses,
                          "intake_p50_ms": pct(day_lat, .5) * 1000, "intake_p95_ms": pct(day_lat, .95) * 1000}
         print("day:", json.dumps(result["day"]), flush=True)
-        while sum(inbox_counts(engine).values()) < n or inbox_counts(engine).get("received"):
+        ok_day = statuses.get(200, 0)
+        if not ok_day:
+            raise RuntimeError(f"the web node refused the day's webhooks: {statuses}; see {c.procs['web'].log_path}")
+        deadline = time.monotonic() + 300
+        while (sum(inbox_counts(engine).values()) < ok_day or inbox_counts(engine).get("received")) \
+                and time.monotonic() < deadline:
             time.sleep(0.2)
 
         # 2+3. the burst
