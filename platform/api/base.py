@@ -23,6 +23,8 @@ from ..storage.access import ROLE_RANK, Actor
 log = logging.getLogger("zhongshu.api")
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 SAFE = {"GET", "HEAD", "OPTIONS"}
+#: POST routes that only read (queries in a body): no write lock on SQLite
+READ_ONLY_POSTS = {"api_v1.query_records", "api_v1.aggregate_records"}
 PUBLIC_ENDPOINTS = {"api_v1.login", "api_v1.schema_doc", "api_v1.schema_index", "api_v1.openapi", "api_v1.field_types", "api_v1.health"}
 
 
@@ -61,13 +63,22 @@ def ok(data, status: int = 200):
 
 # -- authentication ----------------------------------------------------------------------
 
+def _system_session():
+    """One tenant-less session for everything before the request's own (auth, tenant)."""
+    s = getattr(g, "_sys_db", None)
+    if s is None:
+        s = g._sys_db = platform().open_session(None)
+    return s
+
+
 def _authenticate():
     g.user = None
     g.token = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         raw = header[7:].strip()
-        with platform().tenant_session(None) as s:
+        s = _system_session()
+        if True:
             tok = s.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(raw)))
             if tok is None or tok.revoked_at is not None or (tok.expires_at and tok.expires_at < utcnow()):
                 raise Unauthorized("the API token is invalid, expired or revoked", message_zh="API 令牌无效、已过期或已吊销")
@@ -78,8 +89,7 @@ def _authenticate():
         return
     uid = session.get("uid")
     if uid:
-        with platform().tenant_session(None) as s:
-            user = s.get(User, uid)
+        user = _system_session().get(User, uid)
         if user is not None and not user.disabled and session.get("pw") == (user.password_hash or "")[-16:]:
             g.user = user
             if request.method not in SAFE:
@@ -123,12 +133,13 @@ def _tenant_access():
     if slug is None:
         return
     user = g.user
-    with platform().tenant_session(None) as s:
-        tenant = s.scalar(select(Tenant).where(Tenant.slug == slug))
+    s = _system_session()
+    row = s.execute(select(Tenant, Membership).outerjoin(
+        Membership, (Membership.tenant_id == Tenant.id) & (Membership.user_id == user.id)).where(Tenant.slug == slug)).first()
+    _close_system_session()
+    tenant, m = (row if row is not None else (None, None))
     if tenant is None or (g.token is not None and g.token.tenant_id != tenant.id):
         raise NotFound("tenant", "租户")
-    with platform().tenant_session(tenant.id) as s:
-        m = s.scalar(select(Membership).where(Membership.user_id == user.id))
     if m is None and not user.is_superuser:
         raise NotFound("tenant", "租户")
     role = "owner" if m is None else m.role
@@ -137,7 +148,7 @@ def _tenant_access():
     g.tenant = tenant
     g.actor = Actor(user_id=user.id, role=role, attributes=(m.attributes if m else {}) or {},
                     token_id=g.token.id if g.token else None)
-    g.db = platform().open_session(tenant.id, write=request.method not in SAFE)
+    g.db = platform().open_session(tenant.id, write=request.method not in SAFE and request.endpoint not in READ_ONLY_POSTS)
 
 
 def db():
@@ -175,8 +186,16 @@ def _commit(response):
     return response
 
 
+def _close_system_session():
+    s = getattr(g, "_sys_db", None)
+    if s is not None:
+        g._sys_db = None
+        s.close()  # detaches g.user / g.token with their loaded values (rollback would expire them)
+
+
 @api.teardown_request
 def _close(exc):
+    _close_system_session()
     s = getattr(g, "db", None)
     if s is not None:
         s.rollback()
