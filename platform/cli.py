@@ -39,7 +39,8 @@ def migrate(revision):
     click.echo(f"database at {revision}: {zs.engine.url.render_as_string(hide_password=True)}")
 
 
-def ensure_initialised(zs: Platform, *, admin_email: str, tenant_slug: str, tenant_name: str, quiet: bool = False) -> dict:
+def ensure_initialised(zs: Platform, *, admin_email: str, tenant_slug: str, tenant_name: str, quiet: bool = False,
+                       template: str | None = "order_management", sample_size: int = 300) -> dict:
     """Idempotent first start: migrations, an admin user and a demo tenant. The admin's
     password is generated once and kept in the instance folder (mode 0600)."""
     from pathlib import Path
@@ -62,18 +63,35 @@ def ensure_initialised(zs: Platform, *, admin_email: str, tenant_slug: str, tena
     if tenant is None:
         tenant = zs.create_tenant(tenant_slug, tenant_name, owner_email=admin_email)
         created["tenant"] = True
+        if template:
+            # The quick start: the order hub with sample data in the demo tenant.
+            from .templates_engine import install_template
+
+            if not quiet:
+                click.echo(f"installing the {template} template with {sample_size} sample orders (once)...")
+            report = install_template(zs, tenant.id, template, with_sample_data=sample_size > 0, sample_size=sample_size or None)
+            created["template"] = report.get("template", template)
     creds = json.loads(cred_file.read_text("utf-8")) if cred_file.exists() else {"email": admin_email, "password": "(set before)"}
     return {"admin": admin, "tenant": tenant, "credentials": creds, "created": created}
+
+
+TEMPLATE_OPTION = click.option("--template", default="order_management", show_default=True,
+                               help="template installed into the new demo tenant ('' for none)")
+SAMPLE_OPTION = click.option("--sample-size", default=300, show_default=True, type=int,
+                             help="sample orders generated with the template (0 for none)")
 
 
 @main.command()
 @click.option("--admin-email", default="admin@example.com", show_default=True)
 @click.option("--tenant", "tenant_slug", default="demo", show_default=True)
 @click.option("--tenant-name", default="演示公司 Demo Co.", show_default=True)
-def init(admin_email, tenant_slug, tenant_name):
-    """Prepare the instance: database, first admin, demo tenant (safe to run again)."""
+@TEMPLATE_OPTION
+@SAMPLE_OPTION
+def init(admin_email, tenant_slug, tenant_name, template, sample_size):
+    """Prepare the instance: database, first admin, demo tenant with the order hub (safe to run again)."""
     zs = _platform()
-    info = ensure_initialised(zs, admin_email=admin_email, tenant_slug=tenant_slug, tenant_name=tenant_name)
+    info = ensure_initialised(zs, admin_email=admin_email, tenant_slug=tenant_slug, tenant_name=tenant_name,
+                              template=template or None, sample_size=sample_size)
     c = info["credentials"]
     click.echo(f"instance folder: {zs.config['DATA_DIR']}")
     click.echo(f"tenant: {info['tenant'].slug}")
@@ -85,7 +103,9 @@ def init(admin_email, tenant_slug, tenant_name):
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.option("--init/--no-init", "do_init", default=True, help="prepare the instance first (idempotent)")
-def serve(host, port, threads, do_init):
+@TEMPLATE_OPTION
+@SAMPLE_OPTION
+def serve(host, port, threads, do_init, template, sample_size):
     """Run the server: API, UI, worker and scheduler in one process (waitress)."""
     from waitress import serve as waitress_serve
 
@@ -93,7 +113,8 @@ def serve(host, port, threads, do_init):
 
     zs = _platform()
     if do_init:
-        info = ensure_initialised(zs, admin_email="admin@example.com", tenant_slug="demo", tenant_name="演示公司 Demo Co.")
+        info = ensure_initialised(zs, admin_email="admin@example.com", tenant_slug="demo", tenant_name="演示公司 Demo Co.",
+                                  template=template or None, sample_size=sample_size)
         c = info["credentials"]
         click.echo(f"Zhongshu on http://{host}:{port}/  —  log in as {c['email']} / {c['password']}")
     app = create_app(platform=zs)
@@ -195,7 +216,7 @@ def _load_extension_commands():
     import importlib
 
     for module in ("zhongshu.runtime.cli", "zhongshu.platform.templates_engine.cli", "zhongshu.runtime.distributed.cli",
-                   "zhongshu.connectors.service.cli"):
+                   "zhongshu.connectors.service.cli", "zhongshu.platform.backup"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
