@@ -33,7 +33,38 @@ def _pg_version() -> str:
     return versions[-1]
 
 
-def test_postgresql_restart_gives_503_then_recovers_without_losing_accepted_writes(pg_instance):
+@pytest.fixture
+def restart_instance(tmp_path):
+    """A database of its own, made and dropped with throw-away connections (NullPool): the
+    session-wide pg_database fixture keeps a pooled admin connection that the restart kills."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from tests.conftest import PG_ADMIN_URL, _PG_PROBLEM
+    from tests.reliability.conftest import Instance
+
+    if _PG_PROBLEM:
+        pytest.skip(f"PostgreSQL unavailable: {_PG_PROBLEM}")
+    name = f"zs_pg_restart_{os.getpid()}"
+
+    def admin(sql):
+        e = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with e.connect() as c:
+            c.execute(text(sql))
+        e.dispose()
+
+    admin(f'DROP DATABASE IF EXISTS "{name}"')
+    admin(f'CREATE DATABASE "{name}"')
+    data = tmp_path / "instance"
+    data.mkdir()
+    inst = Instance(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, data)
+    yield inst
+    inst.close()
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_postgresql_restart_gives_503_then_recovers_without_losing_accepted_writes(restart_instance):
+    pg_instance = restart_instance
     from zhongshu.platform.app import create_app
 
     zs = pg_instance.platform
