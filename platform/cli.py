@@ -75,9 +75,9 @@ def ensure_initialised(zs: Platform, *, admin_email: str, tenant_slug: str, tena
     return {"admin": admin, "tenant": tenant, "credentials": creds, "created": created}
 
 
-TEMPLATE_OPTION = click.option("--template", default="order_management", show_default=True,
+TEMPLATE_OPTION = click.option("--template", default="order_management", show_default=True, envvar="ZHONGSHU_INIT_TEMPLATE",
                                help="template installed into the new demo tenant ('' for none)")
-SAMPLE_OPTION = click.option("--sample-size", default=300, show_default=True, type=int,
+SAMPLE_OPTION = click.option("--sample-size", default=300, show_default=True, type=int, envvar="ZHONGSHU_INIT_SAMPLE_SIZE",
                              help="sample orders generated with the template (0 for none)")
 
 
