@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def _figures():
 def test_api_fuzz(case):
     for k, v in PINNED.items():
         if case.path_parameters and k in case.path_parameters:
-            if k == "tenant" or hash(str(case.path_parameters[k])) % 4:
+            if k == "tenant" or zlib.crc32(str(case.path_parameters[k]).encode()) % 4:
                 case.path_parameters[k] = v
     resp = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
     with _lock:
@@ -97,11 +98,11 @@ def test_api_fuzz(case):
         case.validate_response(resp, checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
     except (Exception, BaseExceptionGroup) as e:  # recorded, judged by the two summary tests below (so one run reports all)
         parts = getattr(e, "exceptions", None) or [e]
-        first = " | ".join(f"{getattr(x, 'title', type(x).__name__)}: {str(getattr(x, 'message', x)).splitlines()[0][:160]}"
+        first = " | ".join(f"{getattr(x, 'title', type(x).__name__)}: {(str(getattr(x, 'message', x)).splitlines() or [''])[0][:160]}"
                            for x in parts)
         with _lock:
             (STATS["server_errors"] if resp.status_code >= 500 else STATS["schema_violations"]).append(
-                f"{case.operation.label} -> {resp.status_code}: {first[:200]}")
+                f"{case.operation.label} -> {resp.status_code}: {first[:200]} {json.dumps(case.path_parameters or {}, default=str)}")
 
 
 def _violations_by_operation():
@@ -112,14 +113,46 @@ def _violations_by_operation():
     return out
 
 
-def test_summary_no_server_error():
-    """Also prints every violation (pytest -s) for the report."""
-    for v in sorted(set(STATS["schema_violations"])):
+def _ops(items):
+    return {v.partition(" -> ")[0] for v in items}
+
+
+def _huge_id(err: str) -> bool:
+    """The known bug: a whole-number path segment beyond 64 bits reaches the database driver
+    (OverflowError on SQLite) instead of being a 404."""
+    import re
+    return bool(re.search(r"\d{19,}", err.partition(" -> ")[2]))
+
+
+def test_summary_no_server_error_except_known_bugs():
+    """Also prints every violation and 5xx (pytest -s) for the report."""
+    for v in sorted(set(STATS["schema_violations"]) | set(STATS["server_errors"])):
         print("VIOLATION", v)
     if not STATS["requests"]:
         pytest.skip("run together with test_api_fuzz (not split across xdist workers)")
     _save()
-    assert STATS["server_errors"] == [], "\n".join(STATS["server_errors"][:20])
+    other = [e for e in STATS["server_errors"] if not _huge_id(e)]
+    assert other == [], "\n".join(other[:20])
+
+
+HUGE = "9" * 30
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: whole-number ids beyond 64 bits give 500: Flask's <int:> converter "
+                   "and isdigit() refs (e.g. platform/api/meta_routes.py:238 _dashboard) pass them to the driver "
+                   "(OverflowError); found by the fuzz run on dashboards/{ref}, members/{user_id}, tokens/{token_id}; also tables/{table} "
+                   "(platform/storage/schema.py:175 find_table_row)")
+def test_ids_beyond_64_bits_are_404_not_500():
+    from tests.conftest import Api
+
+    api = Api(APP.test_client(), "acme", token=TOKEN)
+    codes = {"DELETE dashboard": api.delete(f"/dashboards/{HUGE}").status_code,
+             "DELETE token": api.delete(f"/tokens/{HUGE}").status_code,
+             "PATCH member": api.patch(f"/members/{HUGE}", json={"role": "viewer"}).status_code,
+             "DELETE member": api.delete(f"/members/{HUGE}").status_code,
+             "GET record": api.get(f"/tables/orders/records/{HUGE}").status_code,
+             "GET table": api.get(f"/tables/{HUGE}").status_code}
+    assert all(c < 500 for c in codes.values()), codes
 
 
 #: operations whose responses do not match the document (reported as bugs); the run must
