@@ -24,7 +24,7 @@ DEFAULTS = {
     "RUN_SCHEDULER": True,
     "LOGIN_MAX_ATTEMPTS": 10,  # per 15 minutes, per account+address
     "RUN_LOG_RETENTION_DAYS": 30,
-    "PUBLIC_URL": "http://127.0.0.1:5000",  # how users reach this instance (links in messages, webhook URLs)
+    "PUBLIC_URL": "",  # how users reach this instance (links in messages, webhook URLs); default: the request's host
 }
 
 ENV_PREFIX = "ZHONGSHU_"

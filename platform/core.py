@@ -93,7 +93,7 @@ class Platform:
         return Ctx(tz=ZoneInfo(tenant.timezone or self.config["TIMEZONE"]), user_id=actor.user_id,
                    now=now or self.clock(), locale=tenant.locale,
                    user_attributes=actor.attributes, dialect=self.dialect,
-                   base_url=str(self.config.get("PUBLIC_URL") or "").rstrip("/"), tenant_slug=tenant.slug)
+                   base_url=str(self.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"), tenant_slug=tenant.slug)
 
     def records(self, session, tenant: Tenant, actor: Actor, *, now: datetime | None = None) -> Records:
         return Records(session, tenant_id=tenant.id, actor=actor, ctx=self.ctx(tenant, actor, now), cache=self.cache, hooks=self.hooks)

@@ -282,6 +282,18 @@ def _deny(attr):
     raise SecurityError(f"access to {attr!r} is not allowed in templates")
 
 
+def _finalize(value):
+    """Lazy filter results (map, select...) print as their items, never as
+    ``<generator object at 0x...>`` (an object type and a memory address in a message)."""
+    import types
+
+    if isinstance(value, (types.GeneratorType, map, filter, zip, reversed)):
+        return list(value)[:10000]
+    if callable(value) or isinstance(value, type):
+        return ""  # a method named without calling it prints nothing, never "<built-in method ...>"
+    return value
+
+
 class _Env(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%", "//"})
 
@@ -347,7 +359,8 @@ class _Env(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                    if len(seq) * max(n, 0) > MAX_STRING:
+                    unit = len(seq) if isinstance(seq, str) else max(1, _size(seq, MAX_STRING + 1))
+                    if unit * max(n, 0) > MAX_STRING:
                         raise _Limit("The text or list would be too long.", "文本或列表将会过长。")
             if isinstance(left, int) and isinstance(right, int) and \
                     left.bit_length() + right.bit_length() > 4096:
@@ -368,7 +381,7 @@ class _Env(ImmutableSandboxedEnvironment):
 
 
 def _make_env(html: bool) -> _Env:
-    env = _Env(autoescape=html, optimized=False, undefined=jinja2.ChainableUndefined,
+    env = _Env(autoescape=html, optimized=False, undefined=jinja2.ChainableUndefined, finalize=_finalize,
                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.clear()
     env.globals.update({"range": _safe_range, "_zs_iter": _zs_iter, "_zs_guard": _zs_guard})

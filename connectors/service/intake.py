@@ -130,9 +130,10 @@ class HookResult:
         return cls(r.status, r.body, r.content_type, None, stored)
 
     @classmethod
-    def error(cls, status: int, code: str, message: str, **headers) -> "HookResult":
+    def error(cls, status: int, code: str, message: str, message_zh: str | None = None, **headers) -> "HookResult":
         import json
-        return cls(status, json.dumps({"ok": False, "error": {"code": code, "message": message}},
+        zh = message_zh or {"not_found": "没有这个 webhook 地址", "unavailable": "暂时无法保存,请稍后重试"}.get(code, message)
+        return cls(status, json.dumps({"ok": False, "error": {"code": code, "message": message, "message_zh": zh}},
                                       ensure_ascii=False).encode(), "application/json", headers or None)
 
 

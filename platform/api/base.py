@@ -244,6 +244,12 @@ def _http_error(err: HTTPException):
     return _error_response(e)
 
 
+@api.errorhandler(OverflowError)
+def _too_big_id(err):
+    # An id past 64 bits names nothing that can exist.
+    return _error_response(NotFound("resource", "资源"))
+
+
 @api.errorhandler(OperationalError)
 def _db_busy(err):
     log.warning("database unavailable or busy: %s", err)

@@ -170,6 +170,8 @@ def find_table_row(session, ref, *, include_children: bool = True) -> UserTable:
     """A table of the session's tenant by api name or id; 404 otherwise."""
     q = select(UserTable).where(UserTable.deleted_at.is_(None))
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        if int(ref) > 2**63 - 1:
+            raise NotFound(f"table '{ref}'", f"表 '{ref}'")
         q = q.where(UserTable.id == int(ref))
     else:
         q = q.where(UserTable.api_name == ref)

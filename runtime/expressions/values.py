@@ -488,6 +488,16 @@ def op_sub(a, b, s):
                      f"不能用{kind_zh(kind_of(a))}减去{kind_zh(kind_of(b))}。")
 
 
+def _nested_len(seq, budget: int) -> int:
+    """Items in a list counting those of nested lists, stopping past ``budget``."""
+    total, stack = 0, [seq]
+    while stack and total <= budget:
+        v = stack.pop()
+        total += len(v)
+        stack.extend(x for x in v if type(x) is list)
+    return max(total, 1) if seq else 0
+
+
 def op_mul(a, b, s):
     if a is None:
         a = 0
@@ -499,7 +509,9 @@ def op_mul(a, b, s):
         if type(n) is not int and type(n) is not bool:
             raise type_error(f"Cannot multiply {kind_of(a)} by {kind_of(b)}.",
                              f"不能用{kind_zh(kind_of(a))}乘以{kind_zh(kind_of(b))}。")
-        if len(seq) * max(int(n), 0) > (MAX_STRING if type(seq) is str else MAX_LIST):
+        # For lists the size counts nested items too: [[0]*10**4]*10**4 is 10**8 elements.
+        unit = len(seq) if type(seq) is str else _nested_len(seq, MAX_LIST + 1)
+        if unit * max(int(n), 0) > (MAX_STRING if type(seq) is str else MAX_LIST):
             if type(seq) is str:
                 raise limit_error(f"The text would be too long (over {MAX_STRING:,} characters).",
                                   f"文本将会过长（超过 {MAX_STRING:,} 个字符）。")
