@@ -64,7 +64,10 @@ class Computer:
         self.paths = set().union(*[e.references for _, e in self.items]) if self.items else set()
 
     def relation_fields(self) -> set[str]:
-        return {p.split(".")[0] for p in self.paths if "." in p}
+        """Links and sub-tables the computed fields read through (COUNT(orders) reads the
+        relation itself, orders.amount a field over there)."""
+        firsts = {p.split(".")[0] for p in self.paths}
+        return {f for f in firsts if f in self.table.fields and self.table.fields[f].type.name in ("link", "sub_table")}
 
 
 def _topological(compiled: dict) -> list[str]:

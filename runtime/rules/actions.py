@@ -277,11 +277,14 @@ class AdjustNumber(Action):
         rx.records.conn.execute(insert(RecordHistory.__table__), [{
             "tenant_id": rx.records.tenant_id, "table_id": target.id, "record_id": rid, "version": 0, "action": "adjust",
             "changes": {a["field"]: {"delta": delta, "rule": rx.rule.api_name}}, "user_id": None, "at": now}])
-        from ..computed import on_write
         from zhongshu.platform.storage.records import WriteEvent
 
+        # The adjusted row is an ordinary update for what depends on it: computed fields
+        # (available) and its table's rules (a low-stock alert when available drops).
         after = rx.records.get_unchecked(target, rid, rx.records.access(target), with_children=False)
-        on_write(WriteEvent(rx.records, target, "update", rid, None, after, {a["field"]}, rx.records.depth))
+        event = WriteEvent(rx.records, target, "update", rid, None, after, {a["field"]}, rx.records.depth)
+        for hook in rx.records.hooks.after_write:
+            hook(event)
         return {"adjusted": {"table": a["table"], "id": rid, "field": a["field"], "delta": delta}}
 
     def _failed(self, rx, a, scope, why, delta):
