@@ -66,6 +66,11 @@ def dashboard_alerts(platform) -> int:
                 continue
             tenant = s.get(Tenant, tenant_id)
             records = platform.records(s, tenant, Actor(None, "owner", is_system=True))
+            from .models import ConnectorInstall
+
+            live = {i.api_name for i in s.scalars(select(ConnectorInstall).where(ConnectorInstall.enabled.is_(True)))}
+            # Like rules, an alert waits for its connector to be configured (no dead letters meanwhile).
+            widgets = [w for w in widgets if w["threshold"]["notify"] in live]
             for w in widgets:
                 try:
                     spec = {k: w[k] for k in ("group_by", "metrics", "filter", "limit") if k in w}
