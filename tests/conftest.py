@@ -9,6 +9,7 @@ are skipped with the reason, except under ``CI=true`` where that is a failure.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,23 @@ ORDERS = {
 def orders(owner):
     """An orders table with a sub-table of items in tenant 'acme'."""
     return owner.ok(owner.post("/tables", json=ORDERS), 201)["table"]
+
+
+class Clock:
+    """The platform's clock, moved by hand (naive UTC)."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kw):
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def clock(platform):
+    c = Clock(datetime(2026, 11, 21, 2, 0, 0))  # 10:00 in Asia/Shanghai
+    platform.clock = c
+    return c

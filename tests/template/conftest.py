@@ -25,26 +25,6 @@ CONNECTORS = {
 }
 
 
-class Clock:
-    """The platform's clock, moved by hand (naive UTC)."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **kw):
-        self.now += timedelta(**kw)
-
-
-@pytest.fixture
-def clock(platform):
-    c = Clock(datetime(2026, 11, 21, 2, 0, 0))  # 10:00 in Asia/Shanghai
-    platform.clock = c
-    return c
-
-
 def install(platform, slug: str, *, connectors=CONNECTORS, **kw) -> dict:
     t = platform.tenant_by_slug(slug)
     return install_template(platform, t.id, TEMPLATE, connectors=connectors, **kw)
