@@ -14,6 +14,7 @@ Cycles are refused when a field is defined (``check_field``), so recomputation t
 from __future__ import annotations
 
 import weakref
+from datetime import timezone
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -129,7 +130,7 @@ def recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, d
     tree = loader.needs(comp.paths)
     rows = loader.rows(table, record_ids)
     changes: dict[int, dict] = {}
-    ctx = EvalContext(now=records.ctx.now.replace(tzinfo=__import__("datetime").timezone.utc) if records.ctx.now else None,
+    ctx = EvalContext(now=records.ctx.now.replace(tzinfo=timezone.utc) if records.ctx.now else None,
                       tz=str(records.ctx.tz.key))
     for rid, mapping in rows.items():
         rec = loader.build(table, mapping, tree)
@@ -147,7 +148,7 @@ def recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, d
                     value = len({repr(v) for v in vals if v is not None})
                 if isinstance(value, list) and spec.options.get("result_type", "text") not in ("json",):
                     value = ", ".join("" if v is None else str(v) for v in value)
-                stored = spec.type.to_storage(_jsonable(value), spec, records.ctx)
+                stored = spec.type.to_storage(value, spec, records.ctx)
             except (ExpressionError, FieldValueError, TypeError, ValueError):
                 stored = None  # a value that cannot be computed shows as empty, never blocks the write
             rec[spec.api_name] = value
@@ -157,14 +158,6 @@ def recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, d
             records.conn.execute(update(table.table).where(table.table.c.id == rid).values(**values))
             changes[rid] = values
     return changes
-
-
-def _jsonable(v):
-    if isinstance(v, Decimal):
-        return v
-    if hasattr(v, "isoformat") and hasattr(v, "tzinfo"):
-        return v
-    return v
 
 
 def _same(a, b) -> bool:
@@ -371,8 +364,6 @@ def _deps(records, table: TableSchema, name: str) -> list[tuple[TableSchema, str
             t = records.schema(rel.options["table"] if rel.type.name == "sub_table" else rel.options["target"])
         if ok and parts[-1] in t.fields:
             out.append((t, parts[-1]))
-        if ok and parts[0] in table.fields and len(parts) > 1:
-            pass
     return out
 
 

@@ -23,8 +23,6 @@ def _bad(pointer, en, zh):
 
 def check_aggregate(schema: TableSchema, resolve, ctx: Ctx, spec: dict):
     """Validates an aggregate request (also used for dashboard widgets)."""
-    for key in ("group_by", "metrics"):
-        pass
     errs = errors_for("dashboard", {"api_name": "x", "widgets": [{"id": "x", "type": "table", "table": schema.api_name,
                                                                    **{k: v for k, v in spec.items() if k in ("group_by", "metrics", "filter", "limit", "order")}}]})
     if errs:

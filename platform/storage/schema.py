@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -89,10 +88,6 @@ def _system_specs(table_id: int) -> dict[str, FieldSpec]:
         spec = FieldSpec(id=0, api_name=name, type=ft.get(tname), definition={"label": name}, table_id=table_id, physical=name)
         specs[name] = spec
     return specs
-
-
-class _SystemColumnSpec(FieldSpec):
-    pass
 
 
 def physical_table(row: UserTable, specs: list[FieldSpec]) -> Table:
@@ -244,8 +239,3 @@ def junction_table(spec: FieldSpec) -> Table:
 def drop_physical(conn: Connection, name: str) -> None:
     conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
 
-
-def now_utc() -> datetime:
-    from ..models import utcnow
-
-    return utcnow()

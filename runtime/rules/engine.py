@@ -425,12 +425,7 @@ def _edge(records, rule, table, record_id, record, previous, changed, occasion):
 def _anchor_value(table, rule, mapping):
     fname = rule.trigger["field"]
     spec = table.fields.get(fname) or table.system_specs.get(fname)
-    value = mapping[spec.column_name]
-    if value is None:
-        return None
-    if not hasattr(value, "hour"):  # a date: midnight in the tenant timezone is the anchor
-        return value
-    return value
+    return mapping[spec.column_name]  # a date or a naive-UTC datetime
 
 
 def _arm_timer(records, rule, table, event, record):
