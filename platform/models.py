@@ -238,11 +238,6 @@ class Attachment(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-TENANT_MODELS = [
-    m for m in Base.registry.mappers if issubclass(m.class_, TenantOwned)
-]
-
-
 class TemplateInstall(TenantOwned, Base):
     """A template installed into a tenant: the definitions as installed (the base of a later
     three-way merge when a newer version is applied) and what was created from them."""
@@ -272,3 +267,35 @@ class PublicPage(TenantOwned, Base):
     definition: Mapped[dict] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UserSession(Base):
+    """A browser login. The signed cookie carries only a random id whose hash is stored here,
+    so logging out (or an admin disabling the user) ends the session even for a copied
+    cookie."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class RecordComment(TenantOwned, Base):
+    """A comment on a record (the conversation next to its history in the record form)."""
+
+    __tablename__ = "record_comments"
+    __table_args__ = (Index("ix_record_comments_record", "tenant_id", "table_id", "record_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    table_id: Mapped[int] = mapped_column(BigId, ForeignKey("user_tables.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(BigId)
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -163,6 +163,10 @@ class ConnectorInstall(TenantOwned, Base):
     cursor: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     last_test: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     last_pull_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: why the last scheduled pull failed (None after a successful one)
+    last_pull_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: when the last inbound event (webhook or pulled) was accepted for this install
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
