@@ -66,7 +66,7 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update({"ZHONGSHU_DATA_DIR": str(self.data_dir), "ZHONGSHU_DATABASE_URL": self.database_url,
-                    "PYTHONUNBUFFERED": "1"})
+                    "PYTHONUNBUFFERED": "1", "ZHONGSHU_INIT_TEMPLATE": "none"})  # an empty demo tenant unless env says otherwise
         env.update(self.extra_env)
         cmd = _zhongshu_cmd() + ["serve", "--host", HOST, "--port", str(self.port)]
         if self.threads:

@@ -75,8 +75,13 @@ def ensure_initialised(zs: Platform, *, admin_email: str, tenant_slug: str, tena
     return {"admin": admin, "tenant": tenant, "credentials": creds, "created": created}
 
 
+def _template_choice(value: str | None) -> str | None:
+    # click ignores an empty environment variable, so "none" is the way to say no template.
+    return None if not value or value.lower() == "none" else value
+
+
 TEMPLATE_OPTION = click.option("--template", default="order_management", show_default=True, envvar="ZHONGSHU_INIT_TEMPLATE",
-                               help="template installed into the new demo tenant ('' for none)")
+                               help="template installed into the new demo tenant ('none' for none)")
 SAMPLE_OPTION = click.option("--sample-size", default=300, show_default=True, type=int, envvar="ZHONGSHU_INIT_SAMPLE_SIZE",
                              help="sample orders generated with the template (0 for none)")
 
@@ -91,7 +96,7 @@ def init(admin_email, tenant_slug, tenant_name, template, sample_size):
     """Prepare the instance: database, first admin, demo tenant with the order hub (safe to run again)."""
     zs = _platform()
     info = ensure_initialised(zs, admin_email=admin_email, tenant_slug=tenant_slug, tenant_name=tenant_name,
-                              template=template or None, sample_size=sample_size)
+                              template=_template_choice(template), sample_size=sample_size)
     c = info["credentials"]
     click.echo(f"instance folder: {zs.config['DATA_DIR']}")
     click.echo(f"tenant: {info['tenant'].slug}")
@@ -114,7 +119,7 @@ def serve(host, port, threads, do_init, template, sample_size):
     zs = _platform()
     if do_init:
         info = ensure_initialised(zs, admin_email="admin@example.com", tenant_slug="demo", tenant_name="演示公司 Demo Co.",
-                                  template=template or None, sample_size=sample_size)
+                                  template=_template_choice(template), sample_size=sample_size)
         c = info["credentials"]
         click.echo(f"Zhongshu on http://{host}:{port}/  —  log in as {c['email']} / {c['password']}")
     app = create_app(platform=zs)

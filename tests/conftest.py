@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("ZHONGSHU_ARGON2_PROFILE", "test")  # cheap password hashes in tests only
-os.environ.setdefault("ZHONGSHU_INIT_TEMPLATE", "")  # `zhongshu init/serve` in tests: no template unless asked
+os.environ.setdefault("ZHONGSHU_INIT_TEMPLATE", "none")  # `zhongshu init/serve` in tests: no template unless asked
 
 from sqlalchemy import create_engine, text
 
