@@ -40,6 +40,21 @@ def describe() -> None:
                                "body": {"type": "object"}, "response": {"type": "object"}, "status": 201},
         "api_v1.rule_catalogue": {"summary": "Trigger and action types with their parameter schemas", "tags": rules,
                                   "response": {"type": "object", "properties": {"triggers": O, "actions": {"type": "array"}}}},
+        "api_v1.formula_preview": {
+            "summary": "Check a formula and compute it on one record (nothing is written)", "tags": ["formulas"],
+            "description": "Compiles the expression against the fields the caller may read (hidden and masked fields are "
+                           "unknown) and evaluates it on `record_id`, else on the first record. A formula that does not "
+                           "compile gives 400 `bad_expression` whose `errors[0]` has `line`, `col` (0-based), `end_line`, "
+                           "`end_col` and `expression_code`. See docs/api.md.",
+            "body": {"type": "object", "required": ["expression"], "additionalProperties": False, "properties": {
+                "expression": {"type": "string", "minLength": 1}, "record_id": {"type": "integer", "minimum": 1}}},
+            "response": {"type": "object", "required": ["value", "type", "record_id"], "properties": {
+                "value": {"description": "the result as JSON (numbers, text, true/false, ISO dates, lists)"},
+                "type": {"enum": ["number", "text", "boolean", "date", "datetime", "list", "any"]},
+                "record_id": {"type": ["integer", "null"], "description": "the record used; null when the table is empty"},
+                "references": {"type": "array", "items": S}, "empty": B,
+                "error": {"type": "object", "description": "the formula is valid but cannot be computed for this record",
+                          "properties": {"code": S, "message": S, "message_zh": S}}}}},
         "api_v1.list_approvals": {"summary": "Approvals (?status=pending&mine=true for my inbox)", "tags": appr,
                                   "response": {"type": "object", "properties": {"approvals": {"type": "array", "items": approval}}}},
         "api_v1.decide_approval": {"summary": "Approve or reject (runs the approval's actions)", "tags": appr,
