@@ -402,6 +402,33 @@ OPERATIONS: dict[str, dict] = {
                                    "response_type": "application/octet-stream"},
 }
 
+# -- record comments (platform/api/comments_routes.py) ------------------------------------
+COMPONENT_SCHEMAS["Comment"] = obj({
+    "id": INT, "record_id": INT, "user_id": {"type": ["integer", "null"]}, "user_name": {"type": ["string", "null"]},
+    "body": {"type": "string", "maxLength": 5000}, "created_at": TIMESTAMP, "edited_at": {"type": ["string", "null"]},
+    "can_edit": {"type": "boolean", "description": "the caller wrote it (and is a member or above)"},
+    "can_delete": {"type": "boolean", "description": "the caller wrote it, or is an admin or owner"}})
+_COMMENT_BODY = obj({"body": {"type": "string", "minLength": 1, "maxLength": 5000}}, ["body"], additionalProperties=False)
+PATH_DOCS["comment_id"] = "The comment's id."
+OPERATIONS.update({
+    "api_v1.list_comments": {
+        "summary": "Comments of a record, oldest first (the latest `limit`)", "tags": ["comments"], "query": ["comment_limit"],
+        "description": "Anyone who can read the record (404 otherwise). Deleted comments are left out.",
+        "response": obj({"comments": arr(ref("Comment")), "has_more": BOOL}, ["comments", "has_more"])},
+    "api_v1.add_comment": {
+        "summary": "Comment on a record (member or above)", "tags": ["comments"], "body": _COMMENT_BODY, "status": 201,
+        "description": "Viewers get 403. An empty body or more than 5000 characters gives 400 at `/body`.",
+        "response": _wrap("comment", ref("Comment"))},
+    "api_v1.edit_comment": {
+        "summary": "Change the text of your own comment", "tags": ["comments"], "body": _COMMENT_BODY,
+        "description": "Only the author (403 for anyone else); sets `edited_at`.",
+        "response": _wrap("comment", ref("Comment"))},
+    "api_v1.delete_comment": {
+        "summary": "Delete your own comment (admins and owners: any comment)", "tags": ["comments"], "response": OK},
+})
+QUERY_PARAMS["comment_limit"] = {"name": "limit", "description": "How many of the latest comments.",
+                                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 200}}
+
 ERROR_STATUSES = {
     "400": "The request is invalid: bad JSON, an invalid definition, a bad value (with JSON pointers), a bad filter.",
     "401": "Not logged in, or the API token is invalid, expired or revoked.",
