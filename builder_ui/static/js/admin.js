@@ -1,8 +1,9 @@
 // Admin screens (members and roles, connectors, dead letters with replay, audit log,
 // import/export) and the approvals inbox.
 import { html, state, t, label, get, post, patch, del, api, ApiError, msgOf, reactive, onMounted, watch, toast, tpath, qs } from './lib.js';
+import { MembersPanel } from './members.js';
+import { PermissionsPanel } from './permissions.js';
 
-const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
 
 // Controls for the flat object schemas connectors declare (config, credentials).
 function schemaForm(schema, values, errors, prefix, idp, existing = false) {
@@ -24,18 +25,16 @@ function schemaForm(schema, values, errors, prefix, idp, existing = false) {
       ${errors[ptr] ? html`<div class="field-error" role="alert">${errors[ptr]}</div>` : null}</div>`;
   });
 }
-const TABS = ['members', 'connectors', 'deadletters', 'audit', 'io'];
+const TABS = ['members', 'permissions', 'connectors', 'deadletters', 'audit', 'io'];
 
 export const AdminScreen = {
   props: ['tab'],
   setup(props) {
-    const s = reactive({ members: [], catalogue: [], installs: [], dead: [], audit: [], error: '', newEmail: '', newRole: 'member',
-      memberErr: '', importTable: '', importing: false, progress: 0, importResult: null, auditBefore: null,
+    const s = reactive({ catalogue: [], installs: [], dead: [], audit: [], error: '', importTable: '', importing: false, progress: 0, importResult: null, auditBefore: null,
       cfg: null, inbox: {} });
     async function load() {
       s.error = '';
       try {
-        if (props.tab === 'members') s.members = (await get('/members')).members;
         if (props.tab === 'connectors') {
           const [c, i] = await Promise.all([get('/api/v1/connectors'), get('/connectors')]);
           s.catalogue = c.connectors; s.installs = i.installs;
@@ -46,14 +45,6 @@ export const AdminScreen = {
     }
     onMounted(load);
     watch(() => props.tab, load);
-    async function addMember(e) {
-      e.preventDefault(); s.memberErr = '';
-      try { await post('/members', { email: s.newEmail, role: s.newRole }); s.newEmail = ''; await load(); toast(t('admin.member_added'), 'ok'); }
-      catch (err) { s.memberErr = err instanceof ApiError && err.errors.length ? msgOf(err.errors[0]) : msgOf(err); }
-    }
-    async function setRole(m, role) {
-      try { await patch(`/members/${m.id}`, { role }); toast(t('admin.role_changed'), 'ok'); } catch (e) { toast(msgOf(e), 'error'); await load(); }
-    }
     async function replay(j) {
       try { await post(`/outbox/${j.id}/replay`); toast(t('admin.replayed'), 'ok'); await load(); } catch (e) { toast(msgOf(e), 'error'); }
     }
@@ -106,16 +97,8 @@ export const AdminScreen = {
 
     function body() {
       switch (props.tab) {
-        case 'members': return html`<div>
-          <table class="list"><thead><tr><th>${t('admin.email')}</th><th>${t('admin.name')}</th><th>${t('admin.role')}</th></tr></thead>
-            <tbody>${s.members.map((m) => html`<tr key=${m.id}><td>${m.email}</td><td>${m.name}</td>
-              <td><select aria-label=${t('admin.role') + ' ' + m.email} value=${m.role} onChange=${(e) => setRole(m, e.target.value)}>
-                ${ROLES.map((r) => html`<option value=${r}>${t('role.' + r)}</option>`)}</select></td></tr>`)}</tbody></table>
-          <form class="row" onSubmit=${addMember}><label for="nm-email">${t('admin.add_member')}</label>
-            <input id="nm-email" type="email" required placeholder="name@company.com" value=${s.newEmail} onInput=${(e) => (s.newEmail = e.target.value)} />
-            <select aria-label=${t('admin.role')} value=${s.newRole} onChange=${(e) => (s.newRole = e.target.value)}>${ROLES.map((r) => html`<option value=${r}>${t('role.' + r)}</option>`)}</select>
-            <button type="submit">${t('common.add')}</button></form>
-          ${s.memberErr ? html`<div class="field-error" role="alert">${s.memberErr}</div>` : null}</div>`;
+        case 'members': return html`<${MembersPanel} />`;
+        case 'permissions': return html`<${PermissionsPanel} />`;
         case 'connectors': return html`<div>
           <h3>${t('admin.installed')}</h3>
           <table class="list"><thead><tr><th>${t('admin.name')}</th><th>${t('admin.connector')}</th><th>${t('admin.status')}</th><th></th></tr></thead>

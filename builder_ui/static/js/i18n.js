@@ -85,6 +85,31 @@ const zh = {
   'op.older_than': '早于多久以前', 'op.within_last': '最近', 'op.today': '是今天',
 };
 
+
+// Nested actions, branch conditions, templates (rules.js) and permissions (admin.js).
+Object.assign(zh, {
+  'rules.branch_if': '如果', 'rules.pick_table_first': '请先选择规则的数据表', 'rules.expr_lost': '这个表达式无法显示为可视化条件，切换后将丢失。继续吗？',
+  'rules.cond_unsupported': '可视化条件无法转换为表达式（请检查标红的取值，或改用表达式）', 'rules.ph_other': '其他', 'rules.ph_record_url': '记录链接',
+  'rules.ph_rule': '规则名称', 'rules.list_then': '条件成立时执行', 'rules.list_else': '否则执行', 'rules.list_on_approve': '审批通过后执行',
+  'rules.list_on_reject': '审批驳回后执行', 'rules.list_actions': '执行的动作', 'rules.json_mode': '以 JSON 编辑（高级）',
+  'rules.otherwise': '否则（条件不成立时执行）',
+  'param.guard': '仅当满足 (JSON 筛选)', 'param.reject': '不满足时拒绝并提示', 'param.items': '逐行（子表或关联字段）', 'param.as': '行的名称',
+  'param.bind': '行的名称', 'param.where': '筛选表达式', 'param.order_by': '排序表达式（小的优先）', 'param.sorts': '排序 (JSON)',
+  'param.candidates': '最多候选行', 'param.set': '写回字段', 'param.limit': '最多行数', 'param.duration': '等待时长（如 2 hours）',
+  'param.headers': '请求头 (JSON)', 'param.timeout_seconds': '超时（秒）',
+  'admin.tab_permissions': '权限',
+  'members.attributes': '成员属性', 'members.edit_attributes': '编辑成员属性', 'members.attributes_hint': '行范围可以引用成员属性，例如 region = 华东、warehouse = 上海仓（写作 $user.region）。',
+  'members.attr_key': '第 {n} 个属性名', 'members.attr_value': '第 {n} 个属性值', 'members.add_attribute': '添加属性', 'members.bad_key': '属性名“{key}”只能包含字母、数字和下划线',
+  'members.remove': '移除成员', 'members.confirm_remove': '确定把 {email} 移出这个租户？', 'members.removed': '成员已移除',
+  'members.first_password': '初始密码（新用户）', 'members.password_hint': '还没有账号的人会以这个邮箱新建账号；填写初始密码后即可登录。',
+  'perm.roles': '按角色', 'perm.access': '表权限', 'perm.access_none': '不可见', 'perm.access_read': '只读', 'perm.access_write': '可读写',
+  'perm.rows': '可见的行', 'perm.scope_all': '全部记录', 'perm.scope_own': '只看自己创建的', 'perm.scope_attr': '字段 = 成员属性', 'perm.scope_custom': '自定义筛选 (JSON)',
+  'perm.scope_field': '字段', 'perm.member_attribute': '成员属性', 'perm.custom_hint': '筛选语言；$me 表示当前用户，$user.<属性> 表示成员属性。',
+  'perm.always_full': '始终可以访问全部', 'perm.fields': '字段权限', 'perm.f_visible': '可见', 'perm.f_read_only': '只读', 'perm.f_hidden': '隐藏',
+  'perm.f_masked': '脱敏显示', 'perm.saved': '权限已保存', 'perm.fix': '请先修改标红的地方（你的修改仍保留）', 'perm.pick_field': '请选择字段',
+  'perm.bad_attribute': '属性名只能包含字母、数字和下划线', 'perm.discard': '有未保存的修改，确定切换到其他表吗？',
+  'perm.hint': '子表跟随主表的权限。隐藏的字段不会出现在记录、筛选、排序、统计、历史和导出中；只读字段拒绝修改。',
+});
 const en = {
   'app.title': 'Zhongshu', 'app.loading': 'Loading…',
   'login.subtitle': 'Order hub · build your operations with tables, views, rules and dashboards', 'login.email': 'Email', 'login.password': 'Password', 'login.submit': 'Sign in',
@@ -169,5 +194,31 @@ const en = {
   'op.is_empty': 'is empty', 'op.is_not_empty': 'is not empty', 'op.has_any': 'has any of', 'op.has_all': 'has all of', 'op.before': 'before', 'op.after': 'after',
   'op.older_than': 'older than', 'op.within_last': 'within the last', 'op.today': 'is today',
 };
+
+
+// Nested actions, branch conditions, templates (rules.js) and permissions (admin.js).
+Object.assign(en, {
+  'rules.branch_if': 'If', 'rules.pick_table_first': "Choose the rule's table first", 'rules.expr_lost': 'This expression cannot be shown as a visual condition and will be lost. Continue?',
+  'rules.cond_unsupported': 'The visual condition cannot be written as an expression (check the values marked in red, or use an expression)', 'rules.ph_other': 'Other', 'rules.ph_record_url': 'Link to the record',
+  'rules.ph_rule': 'Rule name', 'rules.list_then': 'Then', 'rules.list_else': 'Otherwise', 'rules.list_on_approve': 'When approved',
+  'rules.list_on_reject': 'When rejected', 'rules.list_actions': 'Actions to run', 'rules.json_mode': 'Edit as JSON (advanced)',
+  'rules.otherwise': 'Otherwise (when the condition does not hold)',
+  'param.guard': 'Only when (JSON filter)', 'param.reject': 'Otherwise refuse with', 'param.items': 'For each row of (sub-table or link)', 'param.as': 'Row name',
+  'param.bind': 'Row name', 'param.where': 'Keep rows where (expression)', 'param.order_by': 'Rank by (expression, smallest first)', 'param.sorts': 'Sorts (JSON)',
+  'param.candidates': 'At most candidates', 'param.set': 'Write back', 'param.limit': 'At most rows', 'param.duration': 'Wait for (e.g. 2 hours)',
+  'param.headers': 'Headers (JSON)', 'param.timeout_seconds': 'Timeout (seconds)',
+  'admin.tab_permissions': 'Permissions',
+  'members.attributes': 'Attributes', 'members.edit_attributes': 'Edit the attributes of', 'members.attributes_hint': 'Row scopes can use member attributes, e.g. region = East, warehouse = SH-1 (written $user.region).',
+  'members.attr_key': 'Attribute {n} name', 'members.attr_value': 'Attribute {n} value', 'members.add_attribute': 'Add attribute', 'members.bad_key': 'The attribute name "{key}" may only use letters, digits and underscores',
+  'members.remove': 'Remove member', 'members.confirm_remove': 'Remove {email} from this tenant?', 'members.removed': 'Member removed',
+  'members.first_password': 'First password (new users)', 'members.password_hint': 'Someone without an account gets one for this email; with a first password they can log in.',
+  'perm.roles': 'By role', 'perm.access': 'Table access', 'perm.access_none': 'None', 'perm.access_read': 'Read', 'perm.access_write': 'Read and write',
+  'perm.rows': 'Rows they see', 'perm.scope_all': 'All records', 'perm.scope_own': 'Only records they created', 'perm.scope_attr': 'Field = member attribute', 'perm.scope_custom': 'Custom filter (JSON)',
+  'perm.scope_field': 'Field', 'perm.member_attribute': 'member attribute', 'perm.custom_hint': 'The filter language; $me is the user, $user.<attribute> a member attribute.',
+  'perm.always_full': 'Always everything', 'perm.fields': 'Field permissions', 'perm.f_visible': 'Visible', 'perm.f_read_only': 'Read-only', 'perm.f_hidden': 'Hidden',
+  'perm.f_masked': 'Masked', 'perm.saved': 'Permissions saved', 'perm.fix': 'Fix what is marked in red first (your changes are kept)', 'perm.pick_field': 'Choose a field',
+  'perm.bad_attribute': 'An attribute name may only use letters, digits and underscores', 'perm.discard': 'Discard the unsaved changes and switch table?',
+  'perm.hint': 'Sub-tables follow their table. Hidden fields are left out of records, filters, sorts, aggregates, history and exports; read-only fields refuse changes.',
+});
 
 export const messages = { 'zh-CN': zh, en };

@@ -1,16 +1,24 @@
 // Rule builder: trigger -> condition (visual tree or expression) -> actions (forms generated
-// from the rule catalogue's parameter schemas); on/off switch, dry run, run log.
+// from the rule catalogue's parameter schemas, nested action lists included); on/off switch,
+// dry run, run log.
 import { html, state, t, label, fieldLabel, get, post, patch, del, ApiError, msgOf, loadTables, tableByName, go,
-  reactive, onMounted, toast, uid } from './lib.js';
+  reactive, onMounted, nextTick, toast, uid } from './lib.js';
 import { ConditionTree, fromTree, toTree } from './filter.js';
 import { fieldByName } from './fields.js';
+import { filterToExpr, exprToFilter } from './rule_condition.js';
 
 const COMMON = ['update_record', 'notify', 'reject', 'lock_fields', 'adjust_number'];
 const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
+const isActionList = (sc) => !!sc && sc.type === 'array' && !!sc.items && sc.items.$ref === '#/$defs/action';
+// '/actions/0/then/1' -> 'a0-then-1' (ids and data-test names of the controls of that action)
+const idOf = (ptr) => ptr.replace(/^\/actions\/(\d+)/, 'a$1').replace(/^\//, '').replace(/\//g, '-');
 const isExprSchema = (s) => s && Array.isArray(s.oneOf) && s.oneOf.some((x) => x.type === 'string') && s.oneOf.some((x) => x.required && x.required.includes('value'));
 
+const newAction = (type) => ({ type, _k: uid() });
+const ROOT_SCOPE = { bindings: [] };
+
 function blankRule(table) {
-  return { api_name: '', label: '', table: table || '', trigger: { type: 'record_updated', fields: [] }, condition: null, actions: [], enabled: true };
+  return { api_name: '', label: '', table: table || '', trigger: { type: 'record_updated', fields: [] }, condition: null, actions: [], else: [], enabled: true };
 }
 
 export const RulesScreen = {
@@ -32,20 +40,46 @@ export const RulesScreen = {
       if (!rule) { s.existing = null; s.def = blankRule(state.tables.find((x) => !x.parent_table)?.api_name); s.condMode = 'tree'; s.tree = toTree(null); s.tree.items.push({ k: uid(), field: '', op: '>', value: '' }); s.expr = ''; return; }
       s.existing = rule;
       const { id, position, disabled_reason, updated_at, ...def } = JSON.parse(JSON.stringify(rule));
-      def.actions = (def.actions || []).map((a) => ({ ...a, _k: uid() }));
+      def.actions = def.actions || [];
+      def.else = def.else || [];
       def.trigger = def.trigger || { type: 'record_updated' };
       s.def = def;
+      prep(def.actions); prep(def.else);
       if (typeof def.condition === 'string') { s.condMode = 'expr'; s.expr = def.condition; s.tree = toTree(null); }
       else if (def.condition && def.condition.filter) { s.condMode = 'tree'; s.tree = toTree(def.condition.filter); s.expr = ''; }
       else { s.condMode = 'none'; s.tree = toTree(null); s.expr = ''; }
     }
     const table = () => tableByName(s.def?.table);
+    const nestedNames = (type) => Object.entries((s.cat.actions.find((x) => x.type === type) || { params: {} }).params).filter(([, sc]) => isActionList(sc)).map(([n]) => n);
+    // UI-only state lives on the action under _keys: _k (a stable key), _cond (a branch's
+    // condition editor), _raw (the JSON text while the action is edited as JSON).
+    function prep(list) {
+      for (const a of list || []) {
+        a._k = a._k || uid();
+        for (const n of nestedNames(a.type)) prep(a[n]);
+      }
+    }
+    function cleanAction(a) {
+      const out = {};
+      for (const [k, v] of Object.entries(a)) if (!k.startsWith('_')) out[k] = v;
+      if (a.type === 'branch' && a._cond) { try { out.if = branchExpr(a); } catch (e) { /* reported by save() */ } }
+      const spec = s.cat.actions.find((x) => x.type === a.type);
+      for (const n of nestedNames(a.type)) {
+        if (Array.isArray(out[n])) out[n] = cleanList(out[n]);
+        if (Array.isArray(out[n]) && !out[n].length && !(spec && spec.required.includes(n))) delete out[n];
+      }
+      return JSON.parse(JSON.stringify(out));
+    }
+    const cleanList = (list) => (list || []).map(cleanAction);
+    const hasErr = (p) => Object.keys(s.errors).some((k) => k === p || k.startsWith(p + '/'));
     const fe = (p) => s.errors[p] ? html`<div class="field-error" role="alert">${s.errors[p]}</div>` : null;
     const feUnder = (p) => Object.entries(s.errors).filter(([k]) => k === p || k.startsWith(p + '/')).map(([k, m]) => html`<div class="field-error" role="alert">${k !== p ? k.slice(p.length + 1) + ': ' : ''}${m}</div>`);
 
     function definition() {
-      const d = JSON.parse(JSON.stringify(s.def));
-      d.actions = d.actions.map(({ _k, ...a }) => a);
+      const { actions, else: otherwise, ...rest } = s.def;
+      const d = JSON.parse(JSON.stringify(rest));
+      d.actions = cleanList(actions);
+      if (s.condMode !== 'none' && otherwise && otherwise.length) d.else = cleanList(otherwise);
       delete d._apiTouched;
       if (!d.label) delete d.label;
       if (!d.table) delete d.table;
@@ -59,7 +93,19 @@ export const RulesScreen = {
     }
     async function save() {
       s.errors = {}; s.general = ''; s.busy = true;
-      if (Object.values(s.jsonDraft).some((x) => x.bad)) { s.general = t('rules.fix_json'); s.busy = false; return; }
+      const live = new Set();
+      const walk = (list) => { for (const a of list || []) { live.add(a._k); for (const n of nestedNames(a.type)) walk(a[n]); } };
+      walk(s.def.actions); walk(s.def.else);
+      if (Object.entries(s.jsonDraft).some(([k, x]) => x.bad && live.has(k.split('.')[0]))) { s.general = t('rules.fix_json'); s.busy = false; return; }
+      // a visual branch condition the expression language cannot say (e.g. a bad duration)
+      const bad = [];
+      const check = (list, base) => (list || []).forEach((a, i) => {
+        const p = `${base}/${i}`;
+        if (a.type === 'branch' && !a._raw) { try { branchExpr(a); } catch (e) { bad.push(`${p}/if`); } }
+        for (const n of nestedNames(a.type)) check(a[n], `${p}/${n}`);
+      });
+      check(s.def.actions, '/actions'); check(s.def.else, '/else');
+      if (bad.length) { for (const p of bad) s.errors[p] = t('rules.cond_unsupported'); s.general = t('rules.cond_unsupported'); s.busy = false; return; }
       const d = definition();
       try {
         const res = s.existing ? await patch(`/rules/${s.existing.api_name}`, d) : await post('/rules', d);
@@ -91,14 +137,23 @@ export const RulesScreen = {
     }
 
     // -- action parameter forms generated from the catalogue's schemas ---------------------------
+    // Every action list (the rule's actions and else, a branch's then/else, an approval's
+    // on_approve/on_reject, a guarded adjustment's else, for_each/wait actions...) is rendered by
+    // actionList() with the same forms, so nesting goes as deep as the rule needs.
+    // `ptr` is the action's JSON pointer in the rule (/actions/0/then/1): errors land there.
     function fieldsOf(a) { return (tableByName(a.table || s.def.table) || { fields: [] }).fields; }
-    function paramControl(a, i, name, schema, required) {
-      const ptr = `/actions/${i}/${name}`;
-      const id = `a${i}-${name}`;
-      const lbl = html`<label for=${id}>${t('param.' + name) === 'param.' + name ? name : t('param.' + name)}${required ? ' *' : ''}</label>`;
-      const set = (v) => { if (v === '' || v === undefined) delete a[name]; else a[name] = v; delete s.errors[ptr]; };
+    const paramLabel = (name) => (t('param.' + name) === 'param.' + name ? name : t('param.' + name));
+    function paramControl(a, ptr, name, schema, required, scope) {
+      const p = `${ptr}/${name}`;
+      const id = `${idOf(ptr)}-${name}`;
+      const set = (v) => { if (v === '' || v === undefined) delete a[name]; else a[name] = v; delete s.errors[p]; };
+      if (isActionList(schema)) return nestedList(a, ptr, name, required, childScope(a, name, scope));
+      const lbl = html`<label for=${id}>${paramLabel(name)}${required ? ' *' : ''}</label>`;
       let ctl;
-      if ((name === 'table') && schema.$ref) {
+      if (a.type === 'branch' && name === 'if') {
+        return html`<div class=${'ctl wide' + (hasErr(p) ? ' has-error' : '')} key=${name}>
+          <span class="ctl-label">${t('rules.branch_if')} *</span>${branchCondition(a, p, id)}${feUnder(p)}</div>`;
+      } else if ((name === 'table') && schema.$ref) {
         ctl = html`<select id=${id} value=${a[name] || ''} onChange=${(e) => set(e.target.value)} data-test=${id}>
           <option value="">${t('common.choose')}</option>${state.tables.map((x) => html`<option value=${x.api_name}>${label(x.label, x.api_name)}</option>`)}</select>`;
       } else if ((name === 'field') && schema.$ref) {
@@ -110,7 +165,7 @@ export const RulesScreen = {
           <input type="checkbox" checked=${cur.has(f.api_name)} data-test=${id + '-' + f.api_name}
             onChange=${(e) => { const n = new Set(a[name] || []); e.target.checked ? n.add(f.api_name) : n.delete(f.api_name); set([...n]); }} /> ${fieldLabel(f)}</label>`)}</div>`;
       } else if (schema.type === 'object' && schema.additionalProperties && isExprSchema(schema.additionalProperties)) {
-        ctl = valuesEditor(a, i, name, id);
+        ctl = valuesEditor(a, ptr, name, id);
       } else if (isExprSchema(schema)) {
         const v = a[name];
         ctl = html`<input id=${id} class="mono" data-test=${id} value=${v && typeof v === 'object' ? v.value : (v ?? '')} placeholder=${t('rules.expr_placeholder')}
@@ -121,33 +176,30 @@ export const RulesScreen = {
       } else if (name === 'approvers') {
         const roles = new Set((a.approvers && a.approvers.roles) || []);
         ctl = html`<div class="multi" id=${id} role="group">${ROLES.map((r) => html`<label class="check"><input type="checkbox" checked=${roles.has(r)}
-          onChange=${(e) => { const n = new Set(roles); e.target.checked ? n.add(r) : n.delete(r); set({ ...(a.approvers || {}), roles: [...n] }); }} /> ${t('role.' + r)}</label>`)}</div>`;
+          data-test=${id + '-' + r} onChange=${(e) => { const n = new Set(roles); e.target.checked ? n.add(r) : n.delete(r); set({ ...(a.approvers || {}), roles: [...n] }); }} /> ${t('role.' + r)}</label>`)}</div>`;
       } else if (schema.type === 'string') {
         ctl = (schema.maxLength || 0) > 4000  // a message template: Jinja placeholders from the record's fields
-          ? html`<textarea id=${id} rows="3" data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value)}></textarea>
-              <select aria-label=${t('rules.insert_field')} onChange=${(e) => { if (e.target.value) { set((a[name] || '') + `{{ record.${e.target.value} }}`); e.target.value = ''; } }}>
-                <option value="">{{ }} ${t('rules.insert_field')}</option>
-                ${fieldsOf(a).map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select>`
+          ? templateEditor(id, a[name], set, scope)
           : html`<input id=${id} data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value)} />`;
       } else if (schema.type === 'integer' || schema.type === 'number') {
-        ctl = html`<input id=${id} type="number" value=${a[name] ?? ''} onInput=${(e) => set(e.target.value === '' ? undefined : Number(e.target.value))} />`;
+        ctl = html`<input id=${id} type="number" data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value === '' ? undefined : Number(e.target.value))} />`;
       } else {
         const key = `${a._k}.${name}`;
         const draft = s.jsonDraft[key] || (s.jsonDraft[key] = { text: a[name] === undefined ? '' : JSON.stringify(a[name], null, 1), bad: false });
-        ctl = html`<textarea id=${id} class="mono" rows="3" value=${draft.text} placeholder=${schema.type === 'array' ? '[...]' : '{...}'}
+        ctl = html`<textarea id=${id} class="mono" rows="3" data-test=${id} value=${draft.text} placeholder=${schema.type === 'array' ? '[...]' : '{...}'}
           onInput=${(e) => { draft.text = e.target.value; try { const v = draft.text.trim() ? JSON.parse(draft.text) : undefined; draft.bad = false; set(v); } catch (err) { draft.bad = true; } }}></textarea>
           ${draft.bad ? html`<div class="field-error" role="alert">${t('rules.bad_json')}</div>` : null}`;
       }
-      return html`<div class=${'ctl' + (Object.keys(s.errors).some((k) => k === ptr || k.startsWith(ptr + '/')) ? ' has-error' : '')} key=${name}>${lbl}${ctl}${feUnder(ptr)}</div>`;
+      return html`<div class=${'ctl' + (hasErr(p) ? ' has-error' : '')} key=${name}>${lbl}${ctl}${feUnder(p)}</div>`;
     }
-    function valuesEditor(a, i, name, id) {
+    function valuesEditor(a, ptr, name, id) {
       const obj = a[name] || (a[name] = {});
       const fields = fieldsOf(a);
       return html`<div class="values-editor" id=${id} role="group">
         ${Object.entries(obj).map(([k, v]) => {
           const f = fieldByName({ fields }, k);
           const literal = v && typeof v === 'object' && 'value' in v;
-          const setV = (x) => { obj[k] = literal ? { value: x } : x; delete s.errors[`/actions/${i}/${name}/${k}`]; };
+          const setV = (x) => { obj[k] = literal ? { value: x } : x; delete s.errors[`${ptr}/${name}/${k}`]; };
           return html`<div class="row" key=${k}>
             <span class="mono">${f ? fieldLabel(f) : k}</span> =
             ${literal && f && f.type === 'single_select'
@@ -155,7 +207,7 @@ export const RulesScreen = {
                   <option value=""></option>${f.options.choices.map((c) => html`<option value=${c.label}>${c.label}</option>`)}</select>`
               : html`<input aria-label=${k} class=${literal ? '' : 'mono'} data-test=${id + '-' + k} value=${literal ? (v.value ?? '') : v}
                   onInput=${(e) => setV(literal && f && ['number', 'currency', 'percent'].includes(f.type) && e.target.value !== '' ? Number(e.target.value) : e.target.value)} />`}
-            <select aria-label=${t('rules.value_kind')} value=${literal ? 'value' : 'expr'}
+            <select aria-label=${t('rules.value_kind')} value=${literal ? 'value' : 'expr'} data-test=${id + '-' + k + '-kind'}
               onChange=${(e) => { obj[k] = e.target.value === 'value' ? { value: literal ? v.value : v } : (literal ? JSON.stringify(v.value ?? '') .replace(/^"|"$/g, "'") : v); }}>
               <option value="value">${t('rules.literal')}</option><option value="expr">${t('rules.expression')}</option></select>
             <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => { delete obj[k]; }}>✕</button>
@@ -166,23 +218,160 @@ export const RulesScreen = {
           ${fields.filter((f) => !(f.api_name in obj)).map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select></div>
       </div>`;
     }
-    function actionForm(a, i) {
-      const spec = s.cat.actions.find((x) => x.type === a.type);
-      const params = spec ? Object.entries(spec.params) : [];
-      return html`<div class="action card" key=${a._k} data-test=${'action-' + i}>
-        <div class="row"><strong>${i + 1}. ${spec ? label(spec.label) : a.type}</strong><span class="spacer"></span>
-          <button type="button" class="icon" aria-label=${t('designer.move_up')} disabled=${i === 0} onClick=${() => { const l = s.def.actions; l.splice(i - 1, 0, l.splice(i, 1)[0]); }}>↑</button>
-          <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => s.def.actions.splice(i, 1)}>✕</button></div>
-        ${fe(`/actions/${i}`)}${fe(`/actions/${i}/type`)}
-        <div class="param-grid">${params.map(([n, sc]) => paramControl(a, i, n, sc, spec.required.includes(n)))}</div>
-      </div>`;
+
+    // A branch's condition: the same visual tree as the rule's (written as an expression, see
+    // rule_condition.js) or the expression itself.
+    function branchCondition(a, p, id) {
+      const c = a._cond || (a._cond = condState(a.if));
+      const tb = table();
+      return html`<div class="branch-cond">
+        <div class="row" role="radiogroup" aria-label=${t('rules.branch_if')}>
+          ${['tree', 'expr'].map((m) => html`<label class="check"><input type="radio" name=${id + '-mode'} value=${m} checked=${c.mode === m}
+            data-test=${id + '-mode-' + m} onChange=${() => switchCond(a, m)} /> ${t('rules.cond_' + m)}</label>`)}</div>
+        ${c.mode === 'tree' && tb ? ConditionTree(tb, c.tree, { testPrefix: id, onChange: () => delete s.errors[p] }) : null}
+        ${c.mode === 'tree' && !tb ? html`<p class="hint">${t('rules.pick_table_first')}</p>` : null}
+        ${c.mode === 'expr' ? html`<textarea class="mono" rows="2" aria-label=${t('rules.cond_expr')} data-test=${id + '-expr'} value=${a.if || ''}
+            aria-invalid=${!!s.errors[p]} placeholder="paid > 0 and status == '待付款'"
+            onInput=${(e) => { a.if = e.target.value; delete s.errors[p]; }}></textarea>` : null}</div>`;
+    }
+    function condState(src) {
+      const f = exprToFilter(src, table());
+      if (f) return { mode: 'tree', tree: toTree(f) };
+      if (src && String(src).trim()) return { mode: 'expr', tree: toTree(null) };
+      const tree = toTree(null); tree.items.push({ k: uid(), field: '', op: '=', value: '' });
+      return { mode: 'tree', tree };
+    }
+    function switchCond(a, mode) {
+      const c = a._cond;
+      if (mode === 'expr' && c.mode === 'tree') { try { a.if = branchExpr(a); } catch (e) { /* the tree cannot be said: keep the old text */ } }
+      if (mode === 'tree' && c.mode === 'expr') {
+        const f = exprToFilter(a.if, table());
+        if (!f && a.if && a.if.trim() && !confirm(t('rules.expr_lost'))) { c.mode = 'expr'; return; }
+        c.tree = toTree(f);
+        if (!c.tree.items.length) c.tree.items.push({ k: uid(), field: '', op: '=', value: '' });
+      }
+      c.mode = mode;
+    }
+    function branchExpr(a) {
+      const c = a._cond;
+      if (!c || c.mode !== 'tree') return a.if || '';
+      const tb = table();
+      return tb ? filterToExpr(fromTree(c.tree, tb)) : (a.if || '');
     }
 
+    // A message template with a placeholder picker that inserts at the cursor.
+    const caret = {};
+    function templateEditor(id, value, set, scope) {
+      const insert = (code) => {
+        const cur = value ?? '';
+        const at = caret[id] ?? cur.length;
+        set(cur.slice(0, at) + code + cur.slice(at));
+        caret[id] = at + code.length;
+        nextTick(() => { const el = document.getElementById(id); if (el) { el.focus(); el.setSelectionRange(caret[id], caret[id]); } });
+      };
+      return html`<textarea id=${id} rows="3" data-test=${id} value=${value ?? ''} onInput=${(e) => { caret[id] = e.target.selectionStart; set(e.target.value); }}
+          onBlur=${(e) => (caret[id] = e.target.selectionStart)}></textarea>
+        <select aria-label=${t('rules.insert_field')} data-test=${id + '-insert'} onChange=${(e) => { const v = e.target.value; e.target.value = ''; if (v) insert(v); }}>
+          <option value="">{{ }} ${t('rules.insert_field')}</option>
+          ${placeholders(scope).map((g) => html`<optgroup label=${g.label}>${g.items.map(([code, text]) => html`<option value=${code}>${text}</option>`)}</optgroup>`)}</select>`;
+    }
+    function placeholder(prefix, f) {
+      const path = `${prefix}.${f.api_name}`;
+      if (f.type === 'currency') return `{{ ${path}|money }}`;
+      if (['datetime', 'created_time', 'modified_time'].includes(f.type)) return `{{ ${path}|date('YYYY-MM-DD HH:mm') }}`;
+      if (f.type === 'date') return `{{ ${path}|date('YYYY-MM-DD') }}`;
+      if (f.type === 'multi_select') return `{{ ${path}|join('、') }}`;
+      return `{{ ${path} }}`;
+    }
+    function placeholders(scope) {
+      const tb = table();
+      const groups = [];
+      if (tb) groups.push({ label: label(tb.label, tb.api_name), items: tb.fields.filter((f) => f.type !== 'sub_table').map((f) => [placeholder('record', f), fieldLabel(f)]) });
+      for (const b of scope.bindings) groups.push({ label: b.name, items: b.fields.map((f) => [placeholder(b.name, f), `${b.name}.${fieldLabel(f)}`]) });
+      groups.push({ label: t('rules.ph_other'), items: [['{{ record_url }}', t('rules.ph_record_url')], ['{{ rule.label }}', t('rules.ph_rule')]] });
+      return groups;
+    }
+    // What a nested list may reference besides the record: for_each's row, pick_row's row, a count.
+    function childScope(a, name, scope) {
+      let b = null;
+      if (a.type === 'for_each' && name === 'actions') {
+        let tb = a.table ? tableByName(a.table) : null;
+        const f = !tb && a.items ? fieldByName(table() || { fields: [] }, a.items) : null;
+        if (f) tb = tableByName(f.type === 'sub_table' ? f.options.table : f.options.target);
+        b = { name: a.as || 'item', fields: tb ? tb.fields : [] };
+      } else if (a.type === 'pick_row' && name === 'then') {
+        const tb = tableByName(a.table);
+        b = { name: a.bind || 'row', fields: tb ? tb.fields : [] };
+      } else if (a.type === 'count_records' && name === 'then') {
+        b = { name: a.as || 'found', fields: [{ api_name: 'count', type: 'number', label: 'count' }] };
+      }
+      return b ? { bindings: [...scope.bindings.filter((x) => x.name !== b.name), b] } : scope;
+    }
+
+    function addActionSelect(onPick, testId, ariaLabel) {
+      const actions = [...s.cat.actions].sort((x, y) => (COMMON.includes(y.type) - COMMON.includes(x.type)));
+      return html`<select data-test=${testId} id=${testId} aria-label=${ariaLabel} onChange=${(e) => { if (e.target.value) { onPick(e.target.value); e.target.value = ''; } }}>
+        <option value="">＋ ${t('rules.add_action')}</option>
+        ${actions.map((x) => html`<option value=${x.type}>${label(x.label)}</option>`)}</select>`;
+    }
+    function nestedList(a, ptr, name, required, scope) {
+      const p = `${ptr}/${name}`, id = `${idOf(ptr)}-${name}`;
+      const title = t('rules.list_' + name) === 'rules.list_' + name ? paramLabel(name) : t('rules.list_' + name);
+      return html`<div class=${'ctl wide nested-actions' + (s.errors[p] ? ' has-error' : '')} key=${name} role="group" aria-label=${title} data-test=${id}>
+        <div class="nested-head">${title}${required ? ' *' : ''}</div>
+        ${actionList(a[name] || [], p, scope)}
+        ${fe(p)}
+        <div class="row">${addActionSelect((type) => { (a[name] || (a[name] = [])).push(newAction(type)); delete s.errors[p]; }, id + '-add', title + ': ' + t('rules.add_action'))}</div>
+      </div>`;
+    }
+    function actionList(list, base, scope) {
+      return list.map((a, i) => actionForm(a, list, i, `${base}/${i}`, scope));
+    }
+    function actionForm(a, list, i, ptr, scope) {
+      const spec = s.cat.actions.find((x) => x.type === a.type);
+      const params = spec ? Object.entries(spec.params) : [];
+      const move = (d) => { list.splice(i + d, 0, list.splice(i, 1)[0]); };
+      const tid = idOf(ptr);
+      return html`<div class=${'action card' + (ptr.split('/').length > 3 ? ' nested' : '')} key=${a._k} data-test=${'action-' + tid.replace(/^a(?=\d)/, '')}>
+        <div class="row"><strong>${i + 1}. ${spec ? label(spec.label) : a.type}</strong><span class="spacer"></span>
+          <button type="button" class=${'icon' + (a._raw ? ' active' : '')} aria-pressed=${!!a._raw} aria-label=${t('rules.json_mode')} title=${t('rules.json_mode')}
+            data-test=${tid + '-json'} onClick=${() => toggleRaw(a)}>{ }</button>
+          <button type="button" class="icon" aria-label=${t('designer.move_up')} disabled=${i === 0} onClick=${() => move(-1)}>↑</button>
+          <button type="button" class="icon" aria-label=${t('designer.move_down')} disabled=${i === list.length - 1} onClick=${() => move(1)}>↓</button>
+          <button type="button" class="icon" aria-label=${t('common.remove')} data-test=${tid + '-remove'} onClick=${() => list.splice(i, 1)}>✕</button></div>
+        ${fe(ptr)}${fe(`${ptr}/type`)}
+        ${a._raw ? rawEditor(a, ptr, tid)
+          : html`<div class="param-grid">${params.map(([n, sc]) => paramControl(a, ptr, n, sc, spec.required.includes(n), scope))}</div>`}
+      </div>`;
+    }
+    // The JSON escape hatch: the whole action (with its nested actions) as text.
+    function toggleRaw(a) {
+      if (!a._raw) { a._raw = { text: JSON.stringify(cleanAction(a), null, 2), bad: false }; s.jsonDraft[a._k + '.__raw'] = a._raw; return; }
+      if (a._raw.bad) return;
+      for (const k of Object.keys(s.jsonDraft)) if (k.startsWith(a._k + '.')) delete s.jsonDraft[k];  // drafts of the old contents
+      delete a._raw;
+      delete a._cond;
+      prep([a]);
+    }
+    function rawEditor(a, ptr, tid) {
+      const r = a._raw;
+      return html`<textarea class="mono" rows="8" aria-label=${t('rules.json_mode')} data-test=${tid + '-json-text'} value=${r.text}
+          onInput=${(e) => {
+            r.text = e.target.value;
+            try {
+              const v = JSON.parse(r.text);
+              if (!v || typeof v !== 'object' || Array.isArray(v) || typeof v.type !== 'string') throw new Error('not an action');
+              r.bad = false;
+              for (const k of Object.keys(a)) if (!['_k', '_raw'].includes(k)) delete a[k];
+              Object.assign(a, v);
+            } catch (err) { r.bad = true; }
+          }}></textarea>
+        ${r.bad ? html`<div class="field-error" role="alert">${t('rules.bad_json')}</div>` : null}${feUnder(ptr)}`;
+    }
     function editor() {
       const d = s.def, tb = table();
       const tr = d.trigger;
       const triggers = s.cat ? Object.entries(s.cat.triggers) : [];
-      const actions = s.cat ? [...s.cat.actions].sort((x, y) => (COMMON.includes(y.type) - COMMON.includes(x.type))) : [];
       return html`<div class="rule-editor" data-test="rule-editor">
         <div class="row"><h2>${s.existing ? label(s.existing.label, s.existing.api_name) : t('rules.new')}</h2><span class="spacer"></span>
           <label class="switch"><input type="checkbox" role="switch" checked=${d.enabled !== false} data-test="rule-enabled"
@@ -223,13 +412,16 @@ export const RulesScreen = {
           ${feUnder('/condition')}
         </fieldset>
         <fieldset><legend>③ ${t('rules.actions')}</legend>
-          ${d.actions.map(actionForm)}
+          ${actionList(d.actions, '/actions', ROOT_SCOPE)}
           ${fe('/actions')}
           <div class="row"><label for="add-action" class="sr-only">${t('rules.add_action')}</label>
-            <select id="add-action" data-test="add-action" onChange=${(e) => { if (e.target.value) { d.actions.push({ type: e.target.value, _k: uid() }); e.target.value = ''; } }}>
-              <option value="">＋ ${t('rules.add_action')}</option>
-              ${actions.map((x) => html`<option value=${x.type}>${label(x.label)}</option>`)}</select></div>
+            ${addActionSelect((type) => d.actions.push(newAction(type)), 'add-action')}</div>
         </fieldset>
+        ${s.condMode !== 'none' ? html`<fieldset data-test="rule-else"><legend>④ ${t('rules.otherwise')}</legend>
+          ${actionList(d.else, '/else', ROOT_SCOPE)}
+          ${fe('/else')}
+          <div class="row">${addActionSelect((type) => d.else.push(newAction(type)), 'add-else-action', t('rules.otherwise') + ': ' + t('rules.add_action'))}</div>
+        </fieldset>` : null}
         <div class="row">
           <button type="button" class="primary" data-test="rule-save" disabled=${s.busy} onClick=${save}>${t('common.save')}</button>
           ${s.existing ? html`<button type="button" class="danger" onClick=${remove}>${t('common.delete')}</button>` : null}
