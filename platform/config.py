@@ -23,13 +23,14 @@ DEFAULTS = {
     "RUN_WORKER": True,  # in-process outbox worker on the embedded default
     "RUN_SCHEDULER": True,
     "LOGIN_MAX_ATTEMPTS": 10,  # per 15 minutes, per account+address
+    "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": 50,  # per 15 minutes, per address across all accounts
     "RUN_LOG_RETENTION_DAYS": 30,
     "PUBLIC_URL": "",  # how users reach this instance (links in messages, webhook URLs); default: the request's host
 }
 
 ENV_PREFIX = "ZHONGSHU_"
 _BOOLS = {"SESSION_COOKIE_SECURE", "RUN_WORKER", "RUN_SCHEDULER"}
-_INTS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "RUN_LOG_RETENTION_DAYS"}
+_INTS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "RUN_LOG_RETENTION_DAYS"}
 
 
 def _coerce(key: str, value):

@@ -7,9 +7,11 @@ from datetime import timedelta
 from flask import current_app, g, request, session
 from sqlalchemy import select
 
-from ..auth import clear_failures, login_blocked, new_token, record_failure, validate_email, verify_password
+from .. import user_sessions
+from ..auth import (clear_failures, hash_password, login_blocked, new_token, record_failure, validate_email,
+                    validate_password, verify_password)
 from ..errors import ApiError, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed, field_error
-from ..models import ROLES, ApiToken, AuditLog, Membership, Tenant, User, utcnow
+from ..models import ROLES, ApiToken, AuditLog, Membership, Tenant, User, UserSession, utcnow
 from .base import api, body_object, int_arg, ok, platform, require_role
 
 
@@ -35,6 +37,38 @@ def _my_tenants(user: User) -> list[dict]:
     return out
 
 
+def _throttle_keys(email: str) -> tuple[str, str]:
+    """Failed logins are counted per account and address (so an attacker elsewhere cannot
+    lock the owner out) and per address across accounts (so one address cannot try a few
+    passwords on many accounts)."""
+    addr = request.remote_addr or "-"
+    return f"acct:{email}|{addr}", f"ip:{addr}"
+
+
+def _check_throttle(s, acct_key: str, ip_key: str) -> None:
+    cfg = current_app.config
+    if login_blocked(s, acct_key, cfg["LOGIN_MAX_ATTEMPTS"]):
+        raise TooManyRequests("too many failed logins; wait 15 minutes", message_zh="登录失败次数过多,请 15 分钟后再试", retry_after=900)
+    if login_blocked(s, ip_key, cfg["LOGIN_MAX_ATTEMPTS_PER_ADDRESS"]):
+        raise TooManyRequests("too many failed logins from this address; wait 15 minutes",
+                              message_zh="此地址登录失败次数过多,请 15 分钟后再试", retry_after=900)
+
+
+def _open_browser_session(s, user: User) -> dict:
+    """Starts a server-side session and puts its token in the (signed) cookie."""
+    old = session.get("sid")
+    if isinstance(old, str) and old:
+        user_sessions.revoke_token(s, old)  # this browser's previous login ends here
+    raw, row = user_sessions.start(s, user, current_app.permanent_session_lifetime, request.remote_addr,
+                                   request.user_agent.string)
+    session.clear()
+    session.permanent = True
+    session["sid"] = raw
+    session["pw"] = user_sessions.password_fingerprint(user)  # a password change logs out other sessions
+    session["csrf"] = secrets.token_urlsafe(24)
+    return {"csrf_token": session["csrf"], "session_id": row.id}
+
+
 @api.post("/auth/login")
 def login():
     data = body_object()
@@ -42,36 +76,108 @@ def login():
     if not isinstance(email, str) or not isinstance(password, str):
         raise ValidationFailed("email and password are required", message_zh="需要邮箱和密码",
                                errors=[field_error("/email", "required", "必填")])
-    key = f"{email.lower()}|{request.remote_addr}"
-    limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
+    email = email.lower()
+    acct_key, ip_key = _throttle_keys(email)
     with platform().tenant_session(None, write=True) as s:
-        if login_blocked(s, key, limit):
-            raise TooManyRequests("too many failed logins; wait 15 minutes", message_zh="登录失败次数过多,请 15 分钟后再试", retry_after=900)
-        user = s.scalar(select(User).where(User.email == email.lower()))
+        _check_throttle(s, acct_key, ip_key)
+        user = s.scalar(select(User).where(User.email == email))
         good = verify_password(user.password_hash if user else None, password)
         if not good or user is None or user.disabled:
-            record_failure(s, key)
+            record_failure(s, acct_key)
+            record_failure(s, ip_key)
     if not good or user is None or user.disabled:
         raise Unauthorized("wrong email or password", message_zh="邮箱或密码错误")
     with platform().tenant_session(None, write=True) as s:
-        clear_failures(s, key)
-    session.clear()
-    session.permanent = True
-    session["uid"] = user.id
-    session["pw"] = (user.password_hash or "")[-16:]  # a password change logs out other sessions
-    session["csrf"] = secrets.token_urlsafe(24)
-    return ok({"user": user_json(user), "csrf_token": session["csrf"], "tenants": _my_tenants(user)})
+        clear_failures(s, acct_key)  # not the address's count: one good login must not reset a spray
+        opened = _open_browser_session(s, user)
+    return ok({"user": user_json(user), "csrf_token": opened["csrf_token"], "tenants": _my_tenants(user)})
 
 
 @api.post("/auth/logout")
 def logout():
+    if g.browser_session is not None:
+        with platform().tenant_session(None, write=True) as s:
+            user_sessions.revoke(s, g.browser_session.id)
     session.clear()
     return ok({"ok": True})
 
 
 @api.get("/auth/me")
 def me():
-    return ok({"user": user_json(g.user), "csrf_token": session.get("csrf"), "tenants": _my_tenants(g.user)})
+    return ok({"user": user_json(g.user), "csrf_token": session.get("csrf") if g.browser_session else None,
+               "tenants": _my_tenants(g.user)})
+
+
+# -- the user's own browser sessions -------------------------------------------------------
+
+def _iso(d):
+    return d.isoformat() + "Z" if d else None
+
+
+def session_json(us: UserSession) -> dict:
+    return {"id": us.id, "created_at": _iso(us.created_at), "last_seen_at": _iso(us.last_seen_at),
+            "expires_at": _iso(us.expires_at), "ip": us.ip, "user_agent": us.user_agent,
+            "current": g.browser_session is not None and us.id == g.browser_session.id}
+
+
+def _need_browser_session():
+    if g.browser_session is None:
+        raise Forbidden("browser sessions are managed from a logged-in session, not with an API token",
+                        message_zh="浏览器会话只能在登录后的会话中管理,不能使用 API 令牌")
+
+
+@api.get("/auth/sessions")
+def list_sessions():
+    _need_browser_session()
+    with platform().tenant_session(None) as s:
+        rows = user_sessions.live_sessions(s, g.user.id)
+    return ok({"sessions": [session_json(us) for us in rows]})
+
+
+@api.delete("/auth/sessions/<int:session_id>")
+def revoke_session(session_id):
+    _need_browser_session()
+    with platform().tenant_session(None, write=True) as s:
+        us = s.get(UserSession, session_id) if session_id < 2**63 else None  # past 64 bits: names nothing
+        if us is None or us.user_id != g.user.id:
+            raise NotFound("session", "会话")  # another user's session is not even confirmed to exist
+        user_sessions.revoke(s, us.id)
+    if us.id == g.browser_session.id:
+        session.clear()
+    return ok({"ok": True})
+
+
+@api.post("/auth/password")
+def change_password():
+    """Changes the caller's password; every other session of the user ends."""
+    _need_browser_session()
+    data = body_object()
+    current, new = data.get("current_password"), data.get("new_password")
+    if not isinstance(current, str):
+        raise ValidationFailed("current_password is required", message_zh="需要当前密码",
+                               errors=[field_error("/current_password", "required", "必填")])
+    try:
+        validate_password(new)
+    except ValidationFailed as e:
+        e.errors = [field_error("/new_password", "8 to 256 characters", "8 到 256 个字符")]
+        raise
+    acct_key, ip_key = _throttle_keys(g.user.email)
+    with platform().tenant_session(None, write=True) as s:
+        _check_throttle(s, acct_key, ip_key)
+        user = s.get(User, g.user.id)
+        if not verify_password(user.password_hash, current):
+            record_failure(s, acct_key)
+            record_failure(s, ip_key)
+            failed = True
+        else:
+            failed = False
+            user.password_hash = hash_password(new)
+            ended = user_sessions.revoke_all(s, user.id, keep=g.browser_session.id)
+    if failed:
+        raise ValidationFailed("the current password is wrong", message_zh="当前密码错误",
+                               errors=[field_error("/current_password", "wrong password", "密码错误")])
+    session["pw"] = user_sessions.password_fingerprint(user)  # this session stays logged in
+    return ok({"ok": True, "ended_sessions": ended})
 
 
 @api.get("/tenants")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from .. import user_sessions
 from ..auth import token_hash
 from ..errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
 from ..fields.base import FieldValueError, FilterError
@@ -74,6 +75,7 @@ def _system_session():
 def _authenticate():
     g.user = None
     g.token = None
+    g.browser_session = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         raw = header[7:].strip()
@@ -87,15 +89,39 @@ def _authenticate():
                 raise Unauthorized("the token's user is disabled", message_zh="令牌所属用户已停用")
             g.user, g.token = user, tok
         return
-    uid = session.get("uid")
-    if uid:
-        user = _system_session().get(User, uid)
-        if user is not None and not user.disabled and session.get("pw") == (user.password_hash or "")[-16:]:
-            g.user = user
-            if request.method not in SAFE:
-                sent = request.headers.get("X-CSRF-Token", "")
-                if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
-                    raise Forbidden("missing or wrong X-CSRF-Token header", message_zh="缺少或错误的 X-CSRF-Token 请求头", code="csrf")
+    raw = session.get("sid")
+    if isinstance(raw, str) and raw:
+        _authenticate_browser_session(raw)
+
+
+def _authenticate_browser_session(raw: str):
+    """The cookie's token names a row of user_sessions; one query reads it with its user."""
+    found = user_sessions.find(_system_session(), raw)
+    if found is None:
+        return
+    us, user = found
+    if not user_sessions.is_live(us):
+        return
+    if user.disabled or session.get("pw") != user_sessions.password_fingerprint(user):
+        # disabled, or the password changed since this login: the session is over for good
+        _system_write(lambda s: user_sessions.revoke_all(s, user.id) if user.disabled else user_sessions.revoke(s, us.id))
+        return
+    if user_sessions.needs_touch(us):
+        _system_write(lambda s: user_sessions.touch(s, us.id))
+    g.user, g.browser_session = user, us
+    if request.method not in SAFE:
+        sent = request.headers.get("X-CSRF-Token", "")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            raise Forbidden("missing or wrong X-CSRF-Token header", message_zh="缺少或错误的 X-CSRF-Token 请求头", code="csrf")
+
+
+def _system_write(change):
+    """A short write of session bookkeeping; a busy database must not fail the request."""
+    try:
+        with platform().tenant_session(None, write=True) as s:
+            change(s)
+    except OperationalError as e:
+        log.warning("could not update user_sessions: %s", e)
 
 
 @api.before_request
