@@ -58,6 +58,8 @@ class RawClient:
 
 def test_an_if_else_branch_built_visually_is_stored_and_runs(live_server, browser, shot):
     api = _setup(live_server)
+    api.post("/connectors", {"connector": "dingtalk", "api_name": "ding",
+                             "credentials": {"webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=abc"}})
     page = _login(browser, live_server)
     page.goto(live_server.url + "/#/rules/new")
     page.wait_for_selector("[data-test=rule-editor]")
@@ -90,10 +92,16 @@ def test_an_if_else_branch_built_visually_is_stored_and_runs(live_server, browse
     assert page.locator("[data-test=a0-then-2-title]").input_value() == "大单 {{ record.amount|money }}"
     page.check("[data-test=a0-then-2-approvers-owner]")
 
-    # else: one action
+    # else: set the status and send a DingTalk message whose form comes from the action's schema
     page.select_option("[data-test=a0-else-add]", "update_record")
     page.select_option("[data-test=a0-else-0-values-add]", "status")
     page.select_option("[data-test=a0-else-0-values-status]", "普通")
+    page.select_option("[data-test=a0-else-add]", "notify")
+    page.select_option("[data-test=a0-else-1-connector]", "ding")
+    page.select_option("[data-test=a0-else-1-action]", "send_message")
+    page.select_option("[data-test=a0-else-1-input-msgtype]", "text")
+    page.fill("[data-test=a0-else-1-input-content]", "小单 ")
+    page.select_option("[data-test=a0-else-1-input-content-insert]", "{{ record.amount|money }}")
     shot(page, "50-rule-nested-branch")
     page.click("[data-test=rule-save]")
     page.wait_for_selector("text=规则已保存")
@@ -104,7 +112,9 @@ def test_an_if_else_branch_built_visually_is_stored_and_runs(live_server, browse
         "then": [{"type": "update_record", "values": {"note": {"value": "需复核"}}},
                  {"type": "update_record", "values": {"status": {"value": "大单"}}},
                  {"type": "start_approval", "title": "大单 {{ record.amount|money }}", "approvers": {"roles": ["owner"]}}],
-        "else": [{"type": "update_record", "values": {"status": {"value": "普通"}}}],
+        "else": [{"type": "update_record", "values": {"status": {"value": "普通"}}},
+                 {"type": "notify", "connector": "ding", "action": "send_message",
+                  "input": {"msgtype": "text", "content": "小单 {{ record.amount|money }}"}}],
     }]
     assert "condition" not in rule and "else" not in rule
 
@@ -116,6 +126,8 @@ def test_an_if_else_branch_built_visually_is_stored_and_runs(live_server, browse
     assert got[small["id"]]["status"] == "普通" and not got[small["id"]]["note"]
     approvals = api.get("/approvals")["approvals"]
     assert [(a["record_id"], a["title"]) for a in approvals] == [(big["id"], "大单 ¥5,000.00")]
+    jobs = [api.get(f"/outbox/{j['id']}")["job"] for j in api.get("/outbox")["jobs"] if j["kind"] == "connector.action"]
+    assert [j["payload"]["input"] for j in jobs] == [{"msgtype": "text", "content": "小单 ¥10.00"}]
 
     # the stored expression opens again as the visual tree; the JSON view shows the whole branch
     page.goto(live_server.url + "/#/rules")
@@ -141,7 +153,7 @@ def test_an_if_else_branch_built_visually_is_stored_and_runs(live_server, browse
     assert page.locator("[data-test=a0-else-0-values-status]").input_value() == "no_such_field + 1"
     shot(page, "51-rule-nested-error")
     rule = next(r for r in api.get("/rules")["rules"] if r["api_name"] == "split_big")
-    assert rule["actions"][0]["else"] == [{"type": "update_record", "values": {"status": {"value": "普通"}}}]
+    assert rule["actions"][0]["else"][0] == {"type": "update_record", "values": {"status": {"value": "普通"}}}
 
 
 def test_permissions_set_in_the_admin_bind_a_member(live_server, browser, shot):

@@ -92,7 +92,7 @@ Object.assign(zh, {
   'rules.cond_unsupported': '可视化条件无法转换为表达式（请检查标红的取值，或改用表达式）', 'rules.ph_other': '其他', 'rules.ph_record_url': '记录链接',
   'rules.ph_rule': '规则名称', 'rules.list_then': '条件成立时执行', 'rules.list_else': '否则执行', 'rules.list_on_approve': '审批通过后执行',
   'rules.list_on_reject': '审批驳回后执行', 'rules.list_actions': '执行的动作', 'rules.json_mode': '以 JSON 编辑（高级）',
-  'rules.otherwise': '否则（条件不成立时执行）',
+  'rules.otherwise': '否则（条件不成立时执行）', 'rules.message': '消息内容',
   'param.guard': '仅当满足 (JSON 筛选)', 'param.reject': '不满足时拒绝并提示', 'param.items': '逐行（子表或关联字段）', 'param.as': '行的名称',
   'param.bind': '行的名称', 'param.where': '筛选表达式', 'param.order_by': '排序表达式（小的优先）', 'param.sorts': '排序 (JSON)',
   'param.candidates': '最多候选行', 'param.set': '写回字段', 'param.limit': '最多行数', 'param.duration': '等待时长（如 2 hours）',
@@ -109,6 +109,17 @@ Object.assign(zh, {
   'perm.f_masked': '脱敏显示', 'perm.saved': '权限已保存', 'perm.fix': '请先修改标红的地方（你的修改仍保留）', 'perm.pick_field': '请选择字段',
   'perm.bad_attribute': '属性名只能包含字母、数字和下划线', 'perm.discard': '有未保存的修改，确定切换到其他表吗？',
   'perm.hint': '子表跟随主表的权限。隐藏的字段不会出现在记录、筛选、排序、统计、历史和导出中；只读字段拒绝修改。',
+});
+// Formula preview (designer.js), record comments (comments.js, record.js), grid grouping (grid.js).
+Object.assign(zh, {
+  'designer.preview': '公式预览', 'designer.preview_record': '用哪条记录试算', 'designer.preview_first': '第一条', 'designer.preview_run': '试算',
+  'designer.preview_on': '记录 #{id} 上的结果：', 'designer.preview_blank': '（空）', 'designer.preview_empty_table': '表中还没有记录，公式本身没有问题。',
+  'designer.preview_save_first': '保存数据表后，可以在一条记录上试算公式。', 'designer.preview_hint': '公式通过检查后，会在一条记录上试算结果',
+  'designer.preview_cannot': '这条记录上无法计算：',
+  'record.tab_comments': '评论', 'comments.none': '还没有评论', 'comments.write': '发表评论', 'comments.add': '发表',
+  'comments.edited': '已编辑', 'comments.edit_label': '修改评论', 'comments.delete_n': '删除评论 {n}', 'comments.viewer_only': '查看者只能阅读评论。',
+  'grid.group_by': '分组', 'grid.no_grouping': '不分组', 'grid.group_empty': '（空）', 'grid.group_toggle': '展开/收起 {name} = {value}',
+  'grid.groups_total': '{groups} 组，共 {n} 条', 'grid.groups_capped': '只显示前 1000 组',
 });
 const en = {
   'app.title': 'Zhongshu', 'app.loading': 'Loading…',
@@ -202,7 +213,7 @@ Object.assign(en, {
   'rules.cond_unsupported': 'The visual condition cannot be written as an expression (check the values marked in red, or use an expression)', 'rules.ph_other': 'Other', 'rules.ph_record_url': 'Link to the record',
   'rules.ph_rule': 'Rule name', 'rules.list_then': 'Then', 'rules.list_else': 'Otherwise', 'rules.list_on_approve': 'When approved',
   'rules.list_on_reject': 'When rejected', 'rules.list_actions': 'Actions to run', 'rules.json_mode': 'Edit as JSON (advanced)',
-  'rules.otherwise': 'Otherwise (when the condition does not hold)',
+  'rules.otherwise': 'Otherwise (when the condition does not hold)', 'rules.message': 'Message',
   'param.guard': 'Only when (JSON filter)', 'param.reject': 'Otherwise refuse with', 'param.items': 'For each row of (sub-table or link)', 'param.as': 'Row name',
   'param.bind': 'Row name', 'param.where': 'Keep rows where (expression)', 'param.order_by': 'Rank by (expression, smallest first)', 'param.sorts': 'Sorts (JSON)',
   'param.candidates': 'At most candidates', 'param.set': 'Write back', 'param.limit': 'At most rows', 'param.duration': 'Wait for (e.g. 2 hours)',
@@ -219,6 +230,18 @@ Object.assign(en, {
   'perm.f_masked': 'Masked', 'perm.saved': 'Permissions saved', 'perm.fix': 'Fix what is marked in red first (your changes are kept)', 'perm.pick_field': 'Choose a field',
   'perm.bad_attribute': 'An attribute name may only use letters, digits and underscores', 'perm.discard': 'Discard the unsaved changes and switch table?',
   'perm.hint': 'Sub-tables follow their table. Hidden fields are left out of records, filters, sorts, aggregates, history and exports; read-only fields refuse changes.',
+});
+
+// Formula preview (designer.js), record comments (comments.js, record.js), grid grouping (grid.js).
+Object.assign(en, {
+  'designer.preview': 'Formula preview', 'designer.preview_record': 'Try on record', 'designer.preview_first': 'first', 'designer.preview_run': 'Try',
+  'designer.preview_on': 'On record #{id}:', 'designer.preview_blank': '(empty)', 'designer.preview_empty_table': 'The table has no records yet; the formula itself is fine.',
+  'designer.preview_save_first': 'Save the table to try the formula on a record.', 'designer.preview_hint': 'Once the formula checks out it is tried on a record',
+  'designer.preview_cannot': 'Cannot be computed for this record:',
+  'record.tab_comments': 'Comments', 'comments.none': 'No comments yet', 'comments.write': 'Write a comment', 'comments.add': 'Post',
+  'comments.edited': 'edited', 'comments.edit_label': 'Edit the comment', 'comments.delete_n': 'Delete comment {n}', 'comments.viewer_only': 'Viewers can read comments only.',
+  'grid.group_by': 'Group', 'grid.no_grouping': 'No grouping', 'grid.group_empty': '(empty)', 'grid.group_toggle': 'Expand/collapse {name} = {value}',
+  'grid.groups_total': '{groups} groups, {n} records', 'grid.groups_capped': 'only the first 1000 groups are shown',
 });
 
 export const messages = { 'zh-CN': zh, en };

@@ -29,6 +29,20 @@ export const RulesScreen = {
     async function refresh() {
       const [r, c] = await Promise.all([get('/rules'), s.cat ? null : get('/rule-catalogue'), state.tables.length ? null : loadTables()]);
       s.rules = r.rules; if (c) s.cat = c;
+      if (!s.conn) loadConnectors();
+    }
+    // Connector installs (admins only) and manifests: notify/call_connector pick an install and one
+    // of its actions, and the action's input schema gives the message form. Without them
+    // (a builder), the plain controls stay.
+    async function loadConnectors() {
+      s.conn = { installs: null, manifests: [] };
+      const [i, m] = await Promise.all([get('/connectors').catch(() => null), get('/api/v1/connectors').catch(() => null)]);
+      s.conn = { installs: i ? i.installs : null, manifests: m ? m.connectors : [] };
+    }
+    function connectorAction(a) {
+      const inst = s.conn && s.conn.installs && s.conn.installs.find((x) => x.api_name === a.connector);
+      const man = inst && s.conn.manifests.find((x) => x.name === inst.connector);
+      return { inst, man, spec: man && a.action ? (man.actions || []).find((x) => x.name === a.action) : null };
     }
     onMounted(async () => {
       try { await refresh(); } catch (e) { s.general = msgOf(e); }
@@ -153,6 +167,15 @@ export const RulesScreen = {
       if (a.type === 'branch' && name === 'if') {
         return html`<div class=${'ctl wide' + (hasErr(p) ? ' has-error' : '')} key=${name}>
           <span class="ctl-label">${t('rules.branch_if')} *</span>${branchCondition(a, p, id)}${feUnder(p)}</div>`;
+      } else if (name === 'connector' && schema.$ref && s.conn && s.conn.installs) {
+        ctl = html`<select id=${id} value=${a[name] || ''} onChange=${(e) => { set(e.target.value); delete a.action; }} data-test=${id}>
+          <option value="">${t('common.choose')}</option>${s.conn.installs.map((x) => html`<option value=${x.api_name}>${label(x.label, x.api_name)} (${x.connector})</option>`)}</select>`;
+      } else if (name === 'action' && connectorAction(a).man) {
+        ctl = html`<select id=${id} value=${a[name] || ''} onChange=${(e) => set(e.target.value)} data-test=${id}>
+          <option value="">${t('common.choose')}</option>${(connectorAction(a).man.actions || []).map((x) => html`<option value=${x.name}>${label(x.labels, x.name)}</option>`)}</select>`;
+      } else if (name === 'input' && connectorAction(a).spec) {
+        return html`<div class=${'ctl wide' + (hasErr(p) ? ' has-error' : '')} key=${name} role="group" aria-label=${paramLabel(name)}>
+          <span class="ctl-label">${t('rules.message')}${required ? ' *' : ''}</span>${inputForm(a, p, id, connectorAction(a).spec.input_schema || {}, scope)}</div>`;
       } else if ((name === 'table') && schema.$ref) {
         ctl = html`<select id=${id} value=${a[name] || ''} onChange=${(e) => set(e.target.value)} data-test=${id}>
           <option value="">${t('common.choose')}</option>${state.tables.map((x) => html`<option value=${x.api_name}>${label(x.label, x.api_name)}</option>`)}</select>`;
@@ -257,6 +280,31 @@ export const RulesScreen = {
       if (!c || c.mode !== 'tree') return a.if || '';
       const tb = table();
       return tb ? filterToExpr(fromTree(c.tree, tb)) : (a.if || '');
+    }
+
+    // A connector action's input from its schema: text properties are message templates.
+    function inputForm(a, p, id, schema, scope) {
+      const obj = a.input && typeof a.input === 'object' ? a.input : (a.input = {});
+      const req = new Set(schema.required || []);
+      return html`<div class="param-grid">${Object.entries(schema.properties || {}).map(([k, sc]) => {
+        const kid = `${id}-${k}`, kp = `${p}/${k}`;
+        const set = (v) => { if (v === '' || v === undefined) delete obj[k]; else obj[k] = v; delete s.errors[kp]; };
+        let ctl;
+        if (sc.enum) ctl = html`<select id=${kid} data-test=${kid} value=${obj[k] ?? ''} onChange=${(e) => set(e.target.value)}><option value=""></option>
+          ${sc.enum.map((x) => html`<option value=${x}>${x}</option>`)}</select>`;
+        else if (sc.type === 'string') ctl = templateEditor(kid, obj[k], set, scope);
+        else if (sc.type === 'boolean') ctl = html`<input id=${kid} type="checkbox" data-test=${kid} checked=${!!obj[k]} onChange=${(e) => set(e.target.checked)} />`;
+        else if (sc.type === 'integer' || sc.type === 'number') ctl = html`<input id=${kid} type="number" data-test=${kid} value=${obj[k] ?? ''} onInput=${(e) => set(e.target.value === '' ? undefined : Number(e.target.value))} />`;
+        else {
+          const key = `${a._k}.input.${k}`;
+          const draft = s.jsonDraft[key] || (s.jsonDraft[key] = { text: obj[k] === undefined ? '' : JSON.stringify(obj[k]), bad: false });
+          ctl = html`<textarea id=${kid} class="mono" rows="2" data-test=${kid} value=${draft.text}
+            onInput=${(e) => { draft.text = e.target.value; try { const v = draft.text.trim() ? JSON.parse(draft.text) : undefined; draft.bad = false; set(v); } catch (err) { draft.bad = true; } }}></textarea>
+            ${draft.bad ? html`<div class="field-error" role="alert">${t('rules.bad_json')}</div>` : null}`;
+        }
+        return html`<div class=${'ctl' + (hasErr(kp) ? ' has-error' : '')} key=${k}><label for=${kid}>${sc.title || k}${req.has(k) ? ' *' : ''}</label>${ctl}
+          ${sc.description ? html`<div class="hint">${sc.description}</div>` : null}${feUnder(kp)}</div>`;
+      })}</div>`;
     }
 
     // A message template with a placeholder picker that inserts at the cursor.
