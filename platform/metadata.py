@@ -448,6 +448,10 @@ class Metadata:
         for i, f in enumerate(d.get("fields", [])):
             if f not in names:
                 _fail(f"/fields/{i}", f"no field '{f}' in {schema.api_name}", f"{schema.api_name} 中没有字段 '{f}'")
+        for i, f in enumerate(d.get("group_by", [])):  # rows grouped by (the grid shows the first)
+            if f not in schema.fields or not schema.fields[f].type.has_column(schema.fields[f]):
+                _fail(f"/group_by/{i}", f"cannot group by '{f}': no such field with one value per record in {schema.api_name}",
+                      f"不能按 '{f}' 分组:{schema.api_name} 中没有这个单值字段")
         from .storage.query import Compiler
 
         resolve = lambda ref: self.schema(ref)  # noqa: E731
@@ -509,7 +513,7 @@ class Metadata:
     def update_view(self, ref, view_ref, patch: dict) -> View:
         schema = self.schema(ref)
         v = self.view_row(schema, view_ref)
-        d = {**v.definition, **patch}
+        d = {k: x for k, x in {**v.definition, **patch}.items() if x is not None}  # null removes a property (a filter, roles)
         self._check_view(schema, d)
         v.definition, v.api_name, v.type = d, d["api_name"], d["type"]
         self.session.flush()

@@ -183,7 +183,7 @@ export const TableDesigner = {
     window.addEventListener('beforeunload', beforeUnload);
     onBeforeUnmount(() => { sortables.forEach((s) => s.destroy()); if (colSortable) colSortable.destroy(); window.removeEventListener('beforeunload', beforeUnload); });
 
-    function select(f) { d.selected = f._k; nextTick(bindColumnCanvas); }
+    function select(f) { d.selected = f._k; nextTick(bindColumnCanvas); if (f.type === 'formula' && f.options.expression) runCheck(f); }
     function touch(f, key, value) {
       f[key] = value; d.dirty = true;
       if (key === 'label' && f._auto && !f._orig) { const s = slug(value); if (s && /^[a-z]/.test(s)) f.api_name = s; }
@@ -321,7 +321,58 @@ export const TableDesigner = {
       const names = new Set(d.fields.filter((x) => x !== f).map((x) => x.api_name));
       names.add('id');
       formulaMsg.value = checkExpression(f.options.expression, names) || '';
+      if (!formulaMsg.value) runPreview(f);
     }, 250);
+
+    // -- formula preview: the server checks the formula and computes it on a sample record
+    // (the one picked, else the first). Only for a saved table; nothing is written.
+    const pv = reactive({ key: null, recordId: '', busy: false, result: null, error: '' });
+    let pvSeq = 0;
+    async function runPreview(f) {
+      if (!d.server || !f.options.expression || !f.options.expression.trim()) return;
+      const seq = ++pvSeq;
+      pv.key = f._k; pv.busy = true; pv.error = '';
+      const body = { expression: f.options.expression };
+      if (String(pv.recordId).trim()) body.record_id = Number(pv.recordId);
+      try {
+        const res = await post(`/tables/${encodeURIComponent(d.server.api_name)}/formula-preview`, body);
+        if (seq === pvSeq) pv.result = res;
+      } catch (e) {
+        if (seq !== pvSeq) return;
+        pv.result = null;
+        pv.error = e instanceof ApiError && e.errors.length ? msgOf(e.errors[0]) : msgOf(e);
+      } finally { if (seq === pvSeq) pv.busy = false; }
+    }
+    function previewText(res) {
+      const v = res.value;
+      if (v === null || v === undefined || v === '' || (Array.isArray(v) && !v.length)) return t('designer.preview_blank');
+      if (v === true || v === false) return v ? t('common.yes') : t('common.no');
+      if (typeof v === 'object') return JSON.stringify(v);
+      return String(v);
+    }
+    function previewBox(f) {
+      if (!d.server) return html`<p class="hint" data-test="formula-preview">${t('designer.preview_save_first')}</p>`;
+      const mine = pv.key === f._k;
+      const res = mine ? pv.result : null, err = mine ? pv.error : '';
+      return html`<div class="formula-preview" role="group" aria-label=${t('designer.preview')}>
+        <div class="row">
+          <label for="f-pv-rec">${t('designer.preview_record')}</label>
+          <input id="f-pv-rec" type="number" min="1" step="1" size="8" data-test="formula-preview-record" value=${pv.recordId}
+            placeholder=${t('designer.preview_first')} onInput=${(ev) => { pv.recordId = ev.target.value; }}
+            onKeydown=${(ev) => { if (ev.key === 'Enter') { ev.preventDefault(); runPreview(f); } }} />
+          <button type="button" data-test="formula-preview-run" disabled=${!f.options.expression} onClick=${() => runPreview(f)}>${t('designer.preview_run')}</button>
+        </div>
+        <div class="preview-out" role="status" aria-live="polite" data-test="formula-preview">
+          ${mine && pv.busy ? html`<span class="muted">${t('app.loading')}</span>`
+            : err ? html`<span class="field-error">${err}</span>`
+            : !res ? html`<span class="muted">${t('designer.preview_hint')}</span>`
+            : res.empty ? html`<span class="muted">${t('designer.preview_empty_table')}</span>`
+            : html`<span>${t('designer.preview_on', { id: res.record_id })}</span>
+                <output class="preview-value mono" data-test="formula-preview-value">${previewText(res)}</output>
+                <span class="type-tag">${res.type}</span>
+                ${res.error ? html`<div class="field-error">${t('designer.preview_cannot')} ${msgOf(res.error)}</div>` : null}`}
+        </div></div>`;
+    }
 
     // -- rendering -----------------------------------------------------------------------------
     const err = (f, p) => (errors.byKey[f._k] || {})[p];
@@ -431,6 +482,7 @@ export const TableDesigner = {
               value=${f.options.expression}></textarea>`, e('/options/expression'))}
           <div id="f-expr-check" class=${formulaMsg.value ? 'field-error' : 'ok-note'} role="status" data-test="formula-check">
             ${formulaMsg.value || (f.options.expression ? t('designer.formula_ok') : '')}</div>
+          ${previewBox(f)}
           <p class="hint">${t('designer.formula_fields')}: ${d.fields.filter((x) => x !== f).map((x) => x.api_name).join(', ')}</p>
           ${ctl('f-rt', t('designer.result_type'), html`<select id="f-rt" value=${f.options.result_type || ''} onChange=${(ev) => { f.options.result_type = ev.target.value; d.dirty = true; }}>
             ${['number', 'currency', 'percent', 'text', 'boolean', 'date', 'datetime'].map((x) => html`<option value=${x}>${label(ftype(x)?.label, x)}</option>`)}</select>`, e('/options/result_type'))}` : null}

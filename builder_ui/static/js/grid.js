@@ -12,6 +12,12 @@ import { FormView, CalendarView } from './views_extra.js';
 const RH = 34;            // row height (px)
 const BLOCK = 60;         // rows per page request (a screenful and a half)
 const KEEP_BLOCKS = 40;   // pages kept in memory around the viewport
+// Fields a grid can be grouped by: few distinct values, one value per record.
+const GROUPABLE = new Set(['single_select', 'boolean', 'text', 'number', 'currency', 'percent', 'date', 'email', 'phone',
+  'created_by', 'modified_by', 'link']);
+export function groupable(f) {
+  return GROUPABLE.has(f.type) && !(f.type === 'link' && f.options?.relationship && f.options.relationship !== 'many_to_one');
+}
 
 function defaultWidth(f) {
   if (NUMERIC.has(f.type) || f.type === 'boolean') return 110;
@@ -23,7 +29,7 @@ export const DataScreen = {
   props: ['tableName', 'viewName'],
   setup(props) {
     const s = reactive({ table: null, views: [], view: null, filter: null, sorts: [], q: '', fields: [], error: '',
-      showFilter: false, showFields: false, showSaveView: false, formId: null, formNew: false, reloadKey: 0 });
+      showFilter: false, showFields: false, showSaveView: false, formId: null, formNew: false, reloadKey: 0, groupBy: '' });
     async function load() {
       // The shell has the tables already; the views load in parallel with the first page
       // unless the route names a view (whose filter the first page needs).
@@ -40,6 +46,8 @@ export const DataScreen = {
       s.filter = v?.filter ? JSON.parse(JSON.stringify(v.filter)) : null;
       s.sorts = v?.sorts ? JSON.parse(JSON.stringify(v.sorts)) : [];
       s.fields = v?.fields?.length ? [...v.fields] : s.table.fields.filter((f) => f.type !== 'json').map((f) => f.api_name);
+      const gf = v?.group_by?.[0] && fieldByName(s.table, v.group_by[0]);
+      s.groupBy = gf && groupable(gf) ? gf.api_name : '';
       s.reloadKey++;
     }
     onMounted(load);
@@ -87,6 +95,10 @@ export const DataScreen = {
           <button type="button" aria-expanded=${s.showFields} onClick=${() => (s.showFields = !s.showFields)}>☰ ${t('grid.fields')}</button>
           ${s.sorts.length ? html`<span class="chip">${t('grid.sorted_by')}: ${s.sorts.map((x) => (x.direction === 'desc' ? '↓' : '↑') + x.field).join(', ')}
             <button type="button" class="icon" aria-label=${t('grid.clear_sort')} onClick=${() => { s.sorts = []; s.reloadKey++; }}>✕</button></span>` : null}
+          ${isGrid ? html`<label class="group-by"><span>${t('grid.group_by')}</span>
+            <select data-test="group-by" value=${s.groupBy} onChange=${(e) => { s.groupBy = e.target.value; s.reloadKey++; }}>
+              <option value="">${t('grid.no_grouping')}</option>
+              ${tb.fields.filter(groupable).map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select></label>` : null}
           <span class="spacer"></span>
           <button type="button" data-test="save-view" onClick=${() => (s.showSaveView = true)}>${t('grid.save_view')}</button>
           <button type="button" class="primary" data-test="add-record" onClick=${addRecord}>＋ ${t('grid.add_record')}</button>
@@ -102,7 +114,7 @@ export const DataScreen = {
           : isKanban
           ? html`<${Kanban} key=${'k' + s.reloadKey} table=${tb} view=${s.view} filter=${s.filter} q=${s.q}
               onOpen=${(id) => { s.formNew = false; s.formId = id; }} />`
-          : html`<${Grid} ref=${grid} key=${'g' + s.reloadKey} table=${tb} filter=${s.filter} sorts=${s.sorts} q=${s.q} fields=${s.fields}
+          : html`<${Grid} ref=${grid} key=${'g' + s.reloadKey} table=${tb} filter=${s.filter} sorts=${s.sorts} q=${s.q} fields=${s.fields} groupBy=${s.groupBy}
               onSort=${(sorts) => { s.sorts = sorts; s.reloadKey++; }}
               onOpen=${(id) => { s.formNew = false; s.formId = id; }} />`}
         ${s.formId || s.formNew ? html`<${RecordForm} table=${tb} recordId=${s.formId}
@@ -118,68 +130,134 @@ export const DataScreen = {
 
 // -- the virtual grid ------------------------------------------------------------------------
 export const Grid = {
-  props: ['table', 'filter', 'sorts', 'q', 'fields'],
+  props: ['table', 'filter', 'sorts', 'q', 'fields', 'groupBy'],
   emits: ['sort', 'open'],
   setup(props, { emit, expose }) {
     const cols = computed(() => props.fields.map((n) => fieldByName(props.table, n)).filter(Boolean));
     const widths = reactive({});
     const g = reactive({ total: null, top: 0, height: 600, version: 0, active: { r: 0, c: 0 }, editing: false, edit: '',
       error: '', conflict: null, loadingFirst: true, counted: false });
-    const blocks = new Map();   // block index -> {rows, next}
+    const blocks = new Map();   // block key -> {rows, next, pos}: a number, or "group:block" when grouped
     const inflight = new Map();
     const scroller = ref(null);
     const base = `/tables/${props.table.api_name}`;
     const gen = uid();
     window.__zsGrid = { blocks, g };  // for the benchmark and tests
 
+    // Grouping: group headers (value, count from the aggregate API, open/closed) interleaved
+    // with each open group's rows; each group pages through its own filtered query, so the
+    // rows under a header always have its value whatever the database's sort order is.
+    const groupField = props.groupBy ? fieldByName(props.table, props.groupBy) : null;
+    const grp = { list: [], starts: [], capped: false };
+    function groupFilter(gi) {
+      const v = grp.list[gi].value, name = groupField.api_name;
+      const own = v === null || v === undefined || v === '' ? { field: name, op: 'is_empty' } : { field: name, op: '=', value: v };
+      return props.filter ? { and: [props.filter, own] } : own;
+    }
+    function layout() {
+      let pos = 0;
+      grp.starts = grp.list.map((x) => { const at = pos; pos += 1 + (x.open ? x.count : 0); return at; });
+      g.total = pos; g.version++;
+    }
+    // Display index -> {gi, k}: k = -1 for the header, else the row's index in its group.
+    function locate(i) {
+      let lo = 0, hi = grp.starts.length - 1;
+      while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (grp.starts[mid] <= i) lo = mid; else hi = mid - 1; }
+      return { gi: lo, k: i - grp.starts[lo] - 1 };
+    }
+    const headerAt = (i) => (groupField && grp.list.length ? (locate(i).k < 0 ? locate(i).gi : -1) : -1);
+    async function loadGroups() {
+      const body = { group_by: [{ field: groupField.api_name }], metrics: [{ fn: 'count', as: 'count' }] };
+      if (props.filter) body.filter = props.filter;
+      try {
+        const d = await post(`${base}/aggregate`, body);
+        grp.list = d.rows.map((r) => ({ value: r[groupField.api_name], count: r.count, open: true }));
+        grp.capped = d.rows.length >= 1000;
+        if (props.q) {  // the aggregate has no full-text search: count each group's matches
+          for (let i = 0; i < grp.list.length; i += 4) {
+            await Promise.all(grp.list.slice(i, i + 4).map((x, j) => query({ filter: groupFilter(i + j), count: true, limit: 1, fields: listFields.value.slice(0, 1) })
+              .then((c) => { x.count = c.total; })));
+          }
+          grp.list = grp.list.filter((x) => x.count > 0);
+        }
+        layout();
+      } catch (e) { g.error = msgOf(e); }
+      g.loadingFirst = false; g.counted = true;
+      ensureVisible();
+    }
+    function toggleGroup(gi) { grp.list[gi].open = !grp.list[gi].open; layout(); ensureVisible(); }
+
     // Sub-table lines are not fetched for the list (they cost a query per page); the cell
     // opens the record form instead.
     const listFields = computed(() => cols.value.filter((f) => f.type !== 'sub_table').map((f) => f.api_name));
     function query(extra) {
       const body = { limit: BLOCK, fields: listFields.value, ...extra };
-      if (props.filter) body.filter = props.filter;
+      const filter = extra.filter || props.filter;
+      if (filter) body.filter = filter;
       if (props.sorts && props.sorts.length) body.sorts = props.sorts;
       if (props.q) body.q = props.q;
       return post(`${base}/records/query`, body);
     }
-    async function fetchBlock(b) {
-      if (blocks.has(b) || inflight.has(b)) return;
-      const prev = blocks.get(b - 1);
+    function fetchBlock(key) {
+      if (blocks.has(key) || inflight.has(key)) return inflight.get(key) || Promise.resolve();
+      const grouped = typeof key === 'string';
+      const [gi, b] = grouped ? key.split(':').map(Number) : [null, key];
+      const prev = blocks.get(grouped ? `${gi}:${b - 1}` : b - 1);
       const extra = b === 0 ? {} : prev && prev.next ? { cursor: prev.next } : { offset: b * BLOCK };
+      if (grouped) extra.filter = groupFilter(gi);
       const p = query(extra).then((d) => {
-        blocks.set(b, { rows: d.records.map((r) => markRaw(r)), next: d.next_cursor });
-        if (b === 0) {
+        blocks.set(key, { rows: d.records.map((r) => markRaw(r)), next: d.next_cursor, pos: grouped ? grp.starts[gi] + 1 + b * BLOCK : b * BLOCK });
+        if (grouped) {
+          // a record changed since the count: the group's header says what its rows say
+          const seen = b * BLOCK + d.records.length;
+          const x = grp.list[gi];
+          if (!d.has_more && x.count !== seen) { x.count = seen; layout(); }
+        } else if (b === 0) {
           // Rows show at once; the exact count (a scan of every match) follows in a second
           // request, only when there is more than one page.
           g.total = d.records.length + (d.has_more ? BLOCK : 0); g.loadingFirst = false; g.counted = !d.has_more;
           if (d.has_more) query({ count: true, limit: 1, fields: listFields.value.slice(0, 1) })
             .then((c) => { g.total = c.total; g.counted = true; ensureVisible(); }).catch(() => {});
         }
-        evict(b); g.version++;
-      }).catch((e) => { g.error = msgOf(e); g.loadingFirst = false; }).finally(() => inflight.delete(b));
-      inflight.set(b, p);
+        evict(blocks.get(key).pos); g.version++;
+      }).catch((e) => { g.error = msgOf(e); g.loadingFirst = false; }).finally(() => inflight.delete(key));
+      inflight.set(key, p);
       return p;
     }
     function evict(center) {
       if (blocks.size <= KEEP_BLOCKS) return;
-      const keys = [...blocks.keys()].sort((a, b) => Math.abs(b - center) - Math.abs(a - center));
+      const keys = [...blocks.keys()].sort((a, b) => Math.abs(blocks.get(b).pos - center) - Math.abs(blocks.get(a).pos - center));
       for (const k of keys.slice(0, blocks.size - KEEP_BLOCKS)) if (k !== 0) blocks.delete(k);
     }
-    function rowAt(i) { const b = blocks.get(Math.floor(i / BLOCK)); return b ? b.rows[i % BLOCK] : undefined; }
+    function rowAt(i) {
+      if (!groupField) { const b = blocks.get(Math.floor(i / BLOCK)); return b ? b.rows[i % BLOCK] : undefined; }
+      if (!grp.list.length) return undefined;
+      const { gi, k } = locate(i);
+      if (k < 0) return undefined;
+      const b = blocks.get(`${gi}:${Math.floor(k / BLOCK)}`);
+      return b ? b.rows[k % BLOCK] : undefined;
+    }
     function ensureVisible() {
       const first = Math.max(0, Math.floor(g.top / RH) - 5);
       const last = Math.min((g.total ?? BLOCK) - 1, Math.ceil((g.top + g.height) / RH) + 5);
-      for (let b = Math.floor(first / BLOCK); b <= Math.floor(Math.max(first, last) / BLOCK); b++) fetchBlock(b);
+      if (!groupField) {
+        for (let b = Math.floor(first / BLOCK); b <= Math.floor(Math.max(first, last) / BLOCK); b++) fetchBlock(b);
+        return;
+      }
+      if (!grp.list.length) return;
+      const keys = new Set();
+      for (let i = first; i <= last; i++) { const { gi, k } = locate(i); if (k >= 0) keys.add(`${gi}:${Math.floor(k / BLOCK)}`); }
+      keys.forEach(fetchBlock);
     }
     let raf = 0;
     function onScroll() {
       if (raf) return;
       raf = requestAnimationFrame(() => { raf = 0; g.top = scroller.value.scrollTop; g.height = scroller.value.clientHeight; ensureVisible(); });
     }
-    let ro;
+    let ro, firstLoad;
     onMounted(() => {
-      fetchBlock(0);
       g.height = scroller.value.clientHeight;
+      firstLoad = groupField ? loadGroups() : fetchBlock(0);
       ro = new ResizeObserver(() => { if (scroller.value) { g.height = scroller.value.clientHeight; ensureVisible(); } });
       ro.observe(scroller.value);
     });
@@ -238,7 +316,7 @@ export const Grid = {
         PageDown: [r + page, c], PageUp: [r - page, c], Home: [r, 0], End: [r, cols.value.length - 1] };
       if (k === 'Tab') { e.preventDefault(); moveTo(r, c + (e.shiftKey ? -1 : 1)); return; }
       if (moves[k]) { e.preventDefault(); if (e.ctrlKey && k === 'ArrowDown') moveTo((g.total || 1) - 1, c); else if (e.ctrlKey && k === 'ArrowUp') moveTo(0, c); else moveTo(...moves[k]); return; }
-      if (k === 'Enter' || k === 'F2') { e.preventDefault(); startEdit(); return; }
+      if (k === 'Enter' || k === 'F2' || (k === ' ' && headerAt(r) >= 0)) { e.preventDefault(); const gh = headerAt(r); if (gh >= 0) toggleGroup(gh); else startEdit(); return; }
       if (k === ' ' && cols.value[c]?.type === 'boolean') { e.preventDefault(); startEdit(); return; }
       if ((k === 'Delete' || k === 'Backspace')) { const f = cols.value[c], row = rowAt(r); if (f && row && isEditable(f) && INLINE_EDITABLE.has(f.type)) { e.preventDefault(); commit(f, row, null); } return; }
       if (k.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey) {
@@ -275,7 +353,23 @@ export const Grid = {
       const c = g.conflict; g.conflict = null;
       try { replaceRow(c.id, await get(`${base}/records/${c.id}`)); } catch (e) { g.error = msgOf(e); }
     }
-    expose({ focusLast: () => { const go2 = () => { moveTo((g.total || 1) - 1, 0); scroller.value && scroller.value.focus(); }; fetchBlock(0).then(() => setTimeout(go2, 50)); } });
+    expose({ focusLast: () => { const go2 = () => { moveTo((g.total || 1) - 1, 0); scroller.value && scroller.value.focus(); }; Promise.resolve(groupField ? firstLoad : fetchBlock(0)).then(() => setTimeout(go2, 50)); } });
+
+    function groupHead(gi, i, width) {
+      const x = grp.list[gi], f = groupField;
+      const blank = x.value === null || x.value === undefined || x.value === '';
+      return html`<div class="grow group-head" role="row" aria-rowindex=${i + 2} key=${'g' + gi} style=${{ top: (i * RH) + 'px', width: width + 'px' }}
+          data-row=${i} data-test=${'group-' + (blank ? '' : String(x.value))}>
+        <div role="gridcell" aria-colspan=${cols.value.length + 1} aria-selected=${g.active.r === i}
+            class=${'cell group-cell' + (g.active.r === i ? ' active' : '')} onMousedown=${() => { stopEdit(true); g.active = { r: i, c: g.active.c }; }}>
+          <button type="button" class="group-toggle" tabindex="-1" aria-expanded=${x.open} onClick=${() => toggleGroup(gi)}
+              aria-label=${t('grid.group_toggle', { name: fieldLabel(f), value: blank ? t('grid.group_empty') : String(x.value) })}>
+            <span aria-hidden="true">${x.open ? '▾' : '▸'}</span></button>
+          <span class="group-label">${fieldLabel(f)}:</span>
+          <span class="group-value">${blank ? html`<span class="muted">${t('grid.group_empty')}</span>` : display(f, x.value)}</span>
+          <span class="group-count" data-test="group-count">${x.count}</span>
+        </div></div>`;
+    }
 
     return () => {
       void g.version;
@@ -286,6 +380,8 @@ export const Grid = {
       const totalW = 64 + cols.value.reduce((a, f) => a + widthOf(f), 0);
       const rows = [];
       for (let i = first; i < last; i++) {
+        const gh = headerAt(i);
+        if (gh >= 0) { rows.push(groupHead(gh, i, totalW)); continue; }
         const row = rowAt(i);
         rows.push(html`<div class="grow" role="row" aria-rowindex=${i + 2} key=${i} style=${{ top: (i * RH) + 'px', width: totalW + 'px' }} data-row=${i}>
           <div class="cell rownum" role="rowheader"><button type="button" class="link" tabindex="-1" aria-label=${t('grid.open_record', { id: row ? row.id : '' })}
@@ -332,7 +428,8 @@ export const Grid = {
           <div class="gbody" style=${{ height: (total * RH) + 'px', width: totalW + 'px' }}>${rows}</div>
           ${!g.loadingFirst && total === 0 ? html`<p class="empty">${t('grid.empty')}</p>` : null}
         </div>
-        <div class="grid-foot muted" aria-live="polite" data-test="grid-count">${!g.counted ? t('grid.counting') : t('grid.total', { n: total })}${' · '}${t('grid.keys_hint')}</div>
+        <div class="grid-foot muted" aria-live="polite" data-test="grid-count">${!g.counted ? t('grid.counting') : (groupField ? t('grid.groups_total', { groups: grp.list.length, n: grp.list.reduce((a, x) => a + x.count, 0) })
+          + (grp.capped ? ' · ' + t('grid.groups_capped') : '') : t('grid.total', { n: total }))}${' · '}${t('grid.keys_hint')}</div>
       </div>`;
     };
   },
@@ -352,6 +449,7 @@ const SaveView = {
       const sc = props.screen;
       const body = { label: v.label || undefined, type: v.type, fields: sc.fields, sorts: sc.sorts };
       if (sc.filter) body.filter = sc.filter;
+      if (sc.groupBy && v.type === 'grid') body.group_by = [sc.groupBy];
       if (v.type === 'kanban') body.kanban = { field: v.kanbanField };
       if (v.type === 'calendar') body.calendar = { field: v.calField };
       if (v.type === 'form') { body.form = { title: v.label || undefined }; delete body.sorts; }
@@ -359,7 +457,8 @@ const SaveView = {
       try {
         let res;
         if (v.update && sc.view) {
-          res = await patch(`/tables/${props.table.api_name}/views/${sc.view.api_name}`, { filter: sc.filter || null, sorts: sc.sorts, fields: sc.fields, roles: v.roles.length ? v.roles : null });
+          res = await patch(`/tables/${props.table.api_name}/views/${sc.view.api_name}`, { filter: sc.filter || null, sorts: sc.sorts, fields: sc.fields, roles: v.roles.length ? v.roles : null,
+            ...(sc.view.type === 'grid' ? { group_by: sc.groupBy ? [sc.groupBy] : [] } : {}) });
         } else {
           body.api_name = v.api_name || (v.label || '').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || `view_${Date.now() % 100000}`;
           if (!/^[a-z]/.test(body.api_name)) body.api_name = 'view_' + body.api_name;

@@ -1,8 +1,9 @@
-// The record form: every field, sub-table lines (add/remove/reorder), history and rule runs.
+// The record form: every field, sub-table lines (add/remove/reorder), history, comments and rule runs.
 import { html, state, t, label, fieldLabel, get, post, patch, api, tpath, ApiError, msgOf, reactive, ref, onMounted, onBeforeUnmount,
   nextTick, toast, uid, debounce, tableByName } from './lib.js';
 import { editor, display, isEditable, primaryField } from './fields.js';
 import Sortable from '../vendor/sortable.esm.js';
+import { CommentsPanel } from './comments.js';
 
 export const RecordForm = {
   props: ['table', 'recordId'],
@@ -133,7 +134,7 @@ export const RecordForm = {
           <span class="spacer"></span>
           <button type="button" class="icon" aria-label=${t('common.close')} onClick=${() => emit('close', r.changed)}>✕</button></header>
         ${isNew ? null : html`<div class="tabs" role="tablist">
-          ${['form', 'history', 'runs'].map((tab) => html`<button type="button" role="tab" aria-selected=${r.tab === tab} class=${r.tab === tab ? 'on' : ''}
+          ${['form', 'history', 'comments', 'runs'].map((tab) => html`<button type="button" role="tab" aria-selected=${r.tab === tab} class=${r.tab === tab ? 'on' : ''}
             data-test=${'tab-' + tab} onClick=${() => showTab(tab)}>${t('record.tab_' + tab)}</button>`)}</div>`}
         ${r.conflict ? html`<div class="banner warn" role="alert" data-test="record-conflict">${t('grid.conflict')} ${r.conflict.text}
           <button type="button" onClick=${reload}>${t('grid.reload_record')}</button></div>` : null}
@@ -150,6 +151,7 @@ export const RecordForm = {
           ${r.history.map((h) => html`<li><strong>v${h.version} ${t('history.' + h.action)}</strong> <span class="muted">${String(h.at).slice(0, 19).replace('T', ' ')} · #${h.user_id ?? ''}</span>
             <ul>${Object.entries(h.changes || {}).map(([k, [a, b]]) => html`<li><span class="mono">${k}</span>: ${JSON.stringify(a)} → ${JSON.stringify(b)}</li>`)}</ul></li>`)}
           ${r.history.length ? null : html`<li class="muted">${t('common.none')}</li>`}</ol>`
+        : r.tab === 'comments' ? html`<${CommentsPanel} table=${props.table} recordId=${props.recordId} />`
         : html`<table class="list"><thead><tr><th>${t('rules.at')}</th><th>${t('rules.trigger')}</th><th>${t('rules.status')}</th><th>${t('rules.detail')}</th></tr></thead>
           <tbody>${r.runs.map((x) => html`<tr><td>${x.at.slice(0, 19)}</td><td>${x.trigger}</td><td>${x.status}</td><td class="mono small">${JSON.stringify(x.actions || x.error || '')}</td></tr>`)}</tbody></table>`}
         <footer class="row end">
