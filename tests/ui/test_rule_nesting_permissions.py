@@ -235,3 +235,30 @@ def test_permissions_set_in_the_admin_bind_a_member(live_server, browser, shot):
     page.wait_for_selector("text=成员已移除")
     assert CLERK not in [m["email"] for m in api.get("/members")["members"]]
     assert member.get("/tables/orders/records").status_code in (403, 404)
+
+
+def test_nested_actions_the_forms_cannot_fully_show_survive_a_save_unchanged(live_server, browser):
+    """Opening and saving a rule in the editor keeps what it does not edit visually: a branch
+    on a row binding (expression mode), filters with $expr, pick_row's then inside for_each."""
+    api = _setup(live_server)
+    api.post("/tables", {"api_name": "products", "label": "商品", "fields": [{"api_name": "sku", "type": "text", "label": "SKU"}]})
+    api.post("/tables/orders/fields", {"api_name": "items", "type": "sub_table", "label": "明细", "options": {"fields": [
+        {"api_name": "sku", "type": "text", "label": "SKU"},
+        {"api_name": "product", "type": "link", "label": "商品", "options": {"target": "products"}}]}})
+    actions = [{"type": "for_each", "items": "items", "actions": [{
+        "type": "branch", "if": "ISBLANK(item.product)",
+        "then": [{"type": "pick_row", "table": "products", "bind": "p",
+                  "filter": {"field": "sku", "op": "=", "value": {"$expr": "item.sku"}},
+                  "then": [{"type": "update_records", "table": "orders_items",
+                            "filter": {"field": "id", "op": "=", "value": {"$expr": "item.id"}},
+                            "values": {"product": "p.id"}}]}]}]}]
+    api.post("/rules", {"api_name": "link_items", "table": "orders", "trigger": {"type": "record_created"},
+                        "condition": "amount > 0", "actions": actions})
+    page = _login(browser, live_server)
+    page.goto(live_server.url + "/#/rules/link_items")
+    page.wait_for_selector("[data-test=action-0-actions-0-then-0-then-0]")
+    assert page.locator("[data-test=a0-actions-0-if-expr]").input_value() == "ISBLANK(item.product)"
+    page.click("[data-test=rule-save]")
+    page.wait_for_selector("text=规则已保存")
+    rule = next(r for r in api.get("/rules")["rules"] if r["api_name"] == "link_items")
+    assert rule["actions"] == actions and rule["condition"] == "amount > 0" and "else" not in rule

@@ -78,9 +78,11 @@ export const RulesScreen = {
       for (const [k, v] of Object.entries(a)) if (!k.startsWith('_')) out[k] = v;
       if (a.type === 'branch' && a._cond) { try { out.if = branchExpr(a); } catch (e) { /* reported by save() */ } }
       const spec = s.cat.actions.find((x) => x.type === a.type);
-      for (const n of nestedNames(a.type)) {
-        if (Array.isArray(out[n])) out[n] = cleanList(out[n]);
-        if (Array.isArray(out[n]) && !out[n].length && !(spec && spec.required.includes(n))) delete out[n];
+      for (const n of nestedNames(a.type)) if (Array.isArray(out[n])) out[n] = cleanList(out[n]);
+      // an optional list or object left empty (e.g. a values editor opened but unused) is not sent
+      for (const [k, v] of Object.entries(out)) {
+        const empty = Array.isArray(v) ? !v.length : v && typeof v === 'object' && !Object.keys(v).length;
+        if (empty && spec && spec.params[k] && !spec.required.includes(k)) delete out[k];
       }
       return JSON.parse(JSON.stringify(out));
     }
