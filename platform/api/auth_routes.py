@@ -1,6 +1,7 @@
 """Login, the current user, tenants, members, API tokens and the audit log."""
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -196,8 +197,28 @@ def create_tenant():
     tz = data.get("timezone")
     if tz is not None:
         _check_tz(tz)
+    if data.get("name"):
+        _check_name(data["name"])
+    if data.get("locale") is not None:
+        _check_locale(data["locale"])
     t = platform().create_tenant(slug, name, timezone_name=tz, locale=data.get("locale"), owner_email=g.user.email)
     return ok({"tenant": tenant_json(t, "owner")}, 201)
+
+
+LOCALE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise ValidationFailed("the tenant name needs 1 to 100 characters", message_zh="租户名称需要 1 到 100 个字符",
+                               errors=[field_error("/name", "1 to 100 characters", "1 到 100 个字符")])
+
+
+def _check_locale(locale):
+    # the same form as template manifests (zh-CN, en): exports of the tenant carry it
+    if not isinstance(locale, str) or not LOCALE_RE.match(locale):
+        raise ValidationFailed(f"{locale!r} is not a locale such as zh-CN or en", message_zh=f"{locale!r} 不是有效的语言区域(如 zh-CN、en)",
+                               errors=[field_error("/locale", "a locale such as zh-CN or en", "如 zh-CN、en")])
 
 
 def _check_tz(tz):
@@ -225,6 +246,10 @@ def update_tenant():
             raise ValidationFailed(f"cannot change '{k}'", message_zh=f"不能修改 '{k}'", errors=[field_error(f"/{k}", "not changeable", "不可修改")])
     if "timezone" in data:
         _check_tz(data["timezone"])
+    if "name" in data:
+        _check_name(data["name"])
+    if "locale" in data:
+        _check_locale(data["locale"])
     for k, v in data.items():
         setattr(t, k, v)
     g.db.add(AuditLog(tenant_id=t.id, user_id=g.user.id, action="update", object_type="tenant", object_id=t.id, detail=data))

@@ -51,6 +51,8 @@ OK = obj({"ok": {"const": True}}, ["ok"])
 OK_RESTORABLE = obj({"ok": {"const": True}, "restorable": BOOL}, ["ok"])
 ROLE = {"enum": ["owner", "admin", "builder", "member", "viewer"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
+LOCALE = {"type": "string", "pattern": "^[a-z]{2}(-[A-Z]{2})?$", "description": "a locale such as zh-CN or en", "example": "zh-CN"}
+TENANT_NAME = {"type": "string", "minLength": 1, "maxLength": 100}
 
 # Query parameters shared by several operations, referenced by name from OPERATIONS.
 QUERY_PARAMS: dict[str, dict] = {
@@ -113,6 +115,7 @@ PATH_DOCS: dict[str, str] = {
     "record_id": "The record id.",
     "user_id": "The member's user id.",
     "token_id": "The API token's id.",
+    "session_id": "The id of one of your browser sessions (from GET /api/v1/auth/sessions).",
     "token": "The attachment token returned by the upload.",
     "name": "A schema name: " + ", ".join(all_schema_names()) + ".",
 }
@@ -197,8 +200,14 @@ COMPONENT_SCHEMAS: dict[str, dict] = {
                   "created_at": TIMESTAMP, "expires_at": {"type": ["string", "null"]},
                   "last_used_at": {"type": ["string", "null"]}, "revoked": BOOL}),
     "Session": obj({"user": ref("User"), "csrf_token": {"type": ["string", "null"],
-                                                        "description": "send as X-CSRF-Token on every unsafe request"},
+                                                        "description": "send as X-CSRF-Token on every unsafe request "
+                                                                       "(null when called with an API token)"},
                     "tenants": arr(ref("Tenant"))}),
+    "BrowserSession": obj({
+        "id": INT, "created_at": TIMESTAMP, "last_seen_at": {**TIMESTAMP, "description": "updated at most once a minute"},
+        "expires_at": TIMESTAMP, "ip": {"type": ["string", "null"]}, "user_agent": {"type": ["string", "null"]},
+        "current": {"type": "boolean", "description": "the session of this request"}},
+        ["id", "created_at", "last_seen_at", "expires_at", "current"]),
     "FieldOut": obj({"id": INT, "api_name": STR, "type": STR, "position": INT}, additionalProperties=True,
                     description="A field definition (see the `field` schema) with its id and position."),
     "TableOut": obj({"id": INT, "api_name": STR, "schema_version": INT, "parent_table": {"type": ["integer", "null"]},
@@ -230,22 +239,36 @@ OPERATIONS: dict[str, dict] = {
     # auth
     "api_v1.login": {
         "summary": "Log in with email and password", "tags": ["auth"],
-        "description": "Sets the session cookie `zhongshu_session` and returns the CSRF token to send as "
-                       "`X-CSRF-Token` on every POST/PATCH/DELETE of this session. Ten failures per 15 minutes "
-                       "per account and address give 429.",
+        "description": "Starts a server-side session (7 days), sets the session cookie `zhongshu_session` and "
+                       "returns the CSRF token to send as `X-CSRF-Token` on every POST/PATCH/DELETE of this session. "
+                       "Failed logins are limited per 15 minutes: LOGIN_MAX_ATTEMPTS (10) per account and address, "
+                       "LOGIN_MAX_ATTEMPTS_PER_ADDRESS (50) per address across accounts; beyond either, 429 with "
+                       "Retry-After, even for the right password.",
         "body": obj({"email": {"type": "string", "format": "email"}, "password": STR}, ["email", "password"]),
         "response": ref("Session")},
-    "api_v1.logout": {"summary": "Log out (clears the session)", "tags": ["auth"], "response": OK},
+    "api_v1.logout": {"summary": "Log out: ends the session on the server (a copy of the cookie stops working too)",
+                      "tags": ["auth"], "response": OK},
     "api_v1.me": {"summary": "The current user, CSRF token and tenants", "tags": ["auth"], "response": ref("Session")},
+    "api_v1.list_sessions": {"summary": "Your live browser sessions (session login only; API tokens get 403)", "tags": ["auth"],
+                             "response": _wrap("sessions", arr(ref("BrowserSession")))},
+    "api_v1.revoke_session": {"summary": "End one of your browser sessions, e.g. on a lost laptop (session login only)",
+                              "tags": ["auth"], "description": "Another user's session id answers 404. Ending the current "
+                                                               "session logs this browser out.", "response": OK},
+    "api_v1.change_password": {
+        "summary": "Change your password; your other sessions end (session login only)", "tags": ["auth"],
+        "description": "A wrong `current_password` gives 400 and counts as a failed login (429 after too many).",
+        "body": obj({"current_password": STR, "new_password": {"type": "string", "minLength": 8, "maxLength": 256}},
+                    ["current_password", "new_password"]),
+        "response": obj({"ok": {"const": True}, "ended_sessions": {"type": "integer", "minimum": 0}}, ["ok", "ended_sessions"])},
     # tenants
     "api_v1.list_tenants": {"summary": "Tenants the user belongs to", "tags": ["tenants"],
                             "response": _wrap("tenants", arr(ref("Tenant")))},
     "api_v1.create_tenant": {"summary": "Create a tenant (instance administrators only)", "tags": ["tenants"],
-                             "body": obj({"slug": {"type": "string"}, "name": STR, "timezone": STR, "locale": STR}, ["slug"]),
+                             "body": obj({"slug": {"type": "string"}, "name": TENANT_NAME, "timezone": STR, "locale": LOCALE}, ["slug"]),
                              "status": 201, "response": _wrap("tenant", ref("Tenant"))},
     "api_v1.get_tenant": {"summary": "A tenant, with the caller's role", "tags": ["tenants"], "response": _wrap("tenant", ref("Tenant"))},
     "api_v1.update_tenant": {"summary": "Rename a tenant or change its timezone/locale (admin)", "tags": ["tenants"],
-                             "body": obj({"name": STR, "timezone": STR, "locale": STR}, additionalProperties=False, minProperties=1),
+                             "body": obj({"name": TENANT_NAME, "timezone": STR, "locale": LOCALE}, additionalProperties=False, minProperties=1),
                              "response": _wrap("tenant", ref("Tenant"))},
     "api_v1.list_members": {"summary": "Members of the tenant", "tags": ["members"], "response": _wrap("members", arr(ref("Member")))},
     "api_v1.add_member": {"summary": "Add a member (admin); creates the user if new", "tags": ["members"],
@@ -272,7 +295,7 @@ OPERATIONS: dict[str, dict] = {
                                                                 "detail": {}, "at": TIMESTAMP})))},
     # schemas and field types
     "api_v1.schema_doc": {"summary": "A published JSON Schema (Draft 2020-12) of definitions", "tags": ["meta"],
-                          "response": {"type": "object"}, "response_type": "application/schema+json"},
+                          "response": {"type": "object"}},
     "api_v1.schema_index": {"summary": "Names and URLs of the published JSON Schemas", "tags": ["meta"],
                             "response": _wrap("schemas", {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}})},
     "api_v1.field_types": {"summary": "Field types with their filter operators and options schema", "tags": ["meta"],

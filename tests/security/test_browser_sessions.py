@@ -64,7 +64,7 @@ def test_the_cookie_holds_a_random_token_and_the_database_only_its_hash(app, pla
 
 # -- ending sessions ---------------------------------------------------------------------------
 
-def test_logging_in_again_in_the_same_browser_ends_its_previous_session(app, platform, owner):
+def test_logging_in_again_in_the_same_browser_ends_its_previous_session_and_needs_no_csrf(app, platform, owner):
     before = _cookie_value(owner)
     r = owner.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "owner-password"})
     assert r.status_code == 200
@@ -246,3 +246,15 @@ def test_the_per_address_limit_comes_from_the_environment(monkeypatch, tmp_path)
     assert load_config({"DATA_DIR": str(tmp_path)})["LOGIN_MAX_ATTEMPTS_PER_ADDRESS"] == 50
     monkeypatch.setenv("ZHONGSHU_LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "20")
     assert load_config({"DATA_DIR": str(tmp_path)})["LOGIN_MAX_ATTEMPTS_PER_ADDRESS"] == 20
+
+
+# -- the OpenAPI document describes the session endpoints -----------------------------------------
+
+def test_the_openapi_document_describes_the_session_endpoints(app):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    ops = {(p, m): op for p, item in doc["paths"].items() for m, op in item.items()}
+    for key in (("/api/v1/auth/sessions", "get"), ("/api/v1/auth/sessions/{session_id}", "delete"),
+                ("/api/v1/auth/password", "post")):
+        assert key in ops and not ops[key].get("x-undocumented"), key
+    assert "LOGIN_MAX_ATTEMPTS_PER_ADDRESS" in ops[("/api/v1/auth/login", "post")]["description"]
+
