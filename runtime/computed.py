@@ -7,7 +7,10 @@ COUNT_DISTINCT), optionally over the related rows matching a filter. After a wri
 1. the written record's computed fields are recomputed in dependency order;
 2. records that reach the written table through a link or sub-table (an order whose item
    changed, a customer whose return was filed) are found with one query per relation and
-   recomputed too, up to ``MAX_HOPS`` relations away.
+   recomputed too, transitively, up to ``MAX_HOPS`` relations away;
+3. the records reached through a link whose computed values changed are announced to the
+   other write hooks as updates of those fields, so rules on them fire (churn tagging when a
+   return changes the customer's return rate, two links away).
 
 Cycles are refused when a field is defined (``check_field``), so recomputation terminates.
 """
@@ -108,39 +111,54 @@ def computer_for(records, table: TableSchema) -> Computer | None:
 
 
 def _rollup_filter_ids(records, spec: FieldSpec, rows: list[dict]) -> set | None:
+    """Ids among these related rows that match the rollup's filter (None: no filter)."""
     flt = spec.options.get("filter") if spec.type.name == "rollup" else None
-    if not flt or not rows:
+    if not flt:
         return None
+    if not rows:
+        return set()
     through = spec.options["through"]
     owner = records.schema(spec.table_id)
     rel = owner.fields[through]
     target = records.schema(rel.options["table"] if rel.type.name == "sub_table" else rel.options["target"])
-    comp = records.compiler()
-    ids = [r["id"] for r in rows]
-    q = select(target.table.c.id).where(target.table.c.id.in_(ids), comp.where(target, flt))
-    return set(records.conn.execute(q).scalars())
+    where = records.compiler().where(target, flt)
+    ids = sorted({r["id"] for r in rows})
+    keep: set = set()
+    for i in range(0, len(ids), 900):  # one query per batch of records, not one per record
+        q = select(target.table.c.id).where(target.table.c.id.in_(ids[i:i + 900]), where)
+        keep.update(records.conn.execute(q).scalars())
+    return keep
 
 
 def recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, dict]:
-    """Recomputes the computed fields of these records; returns {id: {field: new value}}."""
+    """Recomputes the computed fields of these records; returns {id: {column: new value}}."""
+    return {rid: new for rid, (new, _old) in _recompute(records, table, record_ids).items()}
+
+
+def _recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, tuple[dict, dict]]:
+    """Like ``recompute``, with the values the changed columns had: {id: (new, old)}."""
     comp = computer_for(records, table)
     if comp is None or not record_ids:
         return {}
     loader = Loader(records)
     tree = loader.needs(comp.paths)
     rows = loader.rows(table, record_ids)
-    changes: dict[int, dict] = {}
+    changes: dict[int, tuple[dict, dict]] = {}
     ctx = EvalContext(now=records.ctx.now.replace(tzinfo=timezone.utc) if records.ctx.now else None,
                       tz=str(records.ctx.tz.key))
+    built = {rid: loader.build(table, mapping, tree) for rid, mapping in rows.items()}
+    filtered = [spec for spec, _ in comp.items if spec.type.name == "rollup" and spec.options.get("filter")]
+    keeps = {spec.api_name: _rollup_filter_ids(records, spec, [r for rec in built.values()
+                                                              for r in rec.get(spec.options["through"]) or []])
+             for spec in filtered}
     for rid, mapping in rows.items():
-        rec = loader.build(table, mapping, tree)
+        rec = built[rid]
         values = {}
         for spec, expr in comp.items:
             data = rec
-            if spec.type.name == "rollup" and spec.options.get("filter"):
-                through = spec.options["through"]
-                keep = _rollup_filter_ids(records, spec, rec.get(through) or [])
-                data = {**rec, through: [r for r in rec.get(through) or [] if keep is None or r["id"] in keep]}
+            if spec.api_name in keeps:
+                through, keep = spec.options["through"], keeps[spec.api_name]
+                data = {**rec, through: [r for r in rec.get(through) or [] if r["id"] in keep]}
             try:
                 value = expr.evaluate(data, ctx)
                 if spec.type.name == "rollup" and spec.options["fn"] == "count_distinct":
@@ -156,7 +174,7 @@ def recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, d
                 values[spec.column_name] = stored
         if values:
             records.conn.execute(update(table.table).where(table.table.c.id == rid).values(**values))
-            changes[rid] = values
+            changes[rid] = (values, {c: mapping[c] for c in values})
     return changes
 
 
@@ -238,7 +256,8 @@ def affected_ids(records, owner: TableSchema, rel: FieldSpec, changed: TableSche
 
 
 def on_write(event) -> None:
-    """After-write hook: own computed fields, then everything that depends on this record."""
+    """After-write hook: own computed fields, then everything that depends on this record,
+    then the other write hooks (rules) of the records whose computed values changed."""
     records, table = event.records, event.schema
     if event.action in ("create", "restore"):
         recompute(records, table, [event.record_id])
@@ -250,12 +269,24 @@ def on_write(event) -> None:
             inputs = {p.split(".")[0] for p in comp.paths}
             if not event.changed or (changed & inputs):
                 done = recompute(records, table, [event.record_id]).get(event.record_id, {})
-                by_column = {s.column_name: s.api_name for s in table.fields.values()}
-                changed |= {by_column[c] for c in done if c in by_column}
-    _propagate(records, table, event.before, event.after, hops=0, changed=changed)
+                changed |= _api_names(table, done)
+    touched: dict = {}
+    _propagate(records, table, event.before, event.after, hops=0, changed=changed, touched=touched)
+    touched.pop((table.id, event.record_id), None)  # its own hooks run right after this one
+    _announce(records, touched)
 
 
-def _propagate(records, table, before, after, hops, changed=None):
+def _api_names(table: TableSchema, columns) -> set[str]:
+    by_column = {s.column_name: s.api_name for s in table.fields.values()}
+    return {by_column[c] for c in columns if c in by_column}
+
+
+def _propagate(records, table, before, after, hops, changed, touched):
+    """Recomputes the rows that read ``table`` through a relation, then the rows that read
+    those, up to MAX_HOPS relations away (returns -> orders -> customers). Rows reached
+    through a link are noted in ``touched`` {(table id, id): (schema, changed fields, old
+    columns)}; a parent reached through its sub-table is not: the parent's own write is
+    under way and runs its hooks itself."""
     if hops >= MAX_HOPS:
         return
     for owner, rel in dependents(records, table):
@@ -264,13 +295,43 @@ def _propagate(records, table, before, after, hops, changed=None):
         ids = affected_ids(records, owner, rel, table, before, after)
         if not ids:
             continue
-        changes = recompute(records, owner, sorted(ids))
-        for rid in changes:
+        for rid, (new, old) in _recompute(records, owner, sorted(ids)).items():
+            names = _api_names(owner, new)
+            if rel.type.name != "sub_table":
+                seen = touched.setdefault((owner.id, rid), (owner, set(), {}))
+                seen[1].update(names)
+                for col, value in old.items():
+                    seen[2].setdefault(col, value)  # the value before this whole write
             rec = {"id": rid}
             if owner.is_child:
                 row = records.conn.execute(select(owner.table.c.parent_id).where(owner.table.c.id == rid)).first()
                 rec["parent_id"] = row.parent_id if row else None
-            _propagate(records, owner, None, _with_links(records, owner, rid, rec), hops + 1)
+            _propagate(records, owner, None, _with_links(records, owner, rid, rec), hops + 1, names, touched)
+
+
+def _announce(records, touched: dict) -> None:
+    """A computed value that changed because a related row changed is an update of its
+    record for everything else on the write path: rules see it like any edit (a customer's
+    return rate crossing 60 % makes a condition_true rule fire). Records whose rules are
+    running right now are left to those rules (they reload what actions changed)."""
+    hooks = [h for h in records.hooks.after_write if h is not on_write]
+    if not hooks or not touched:
+        return
+    from zhongshu.platform.storage.records import WriteEvent
+
+    running = records.session.info.get("zs_pending", {})
+    for (table_id, rid), (owner, names, old) in touched.items():
+        if not names or (table_id, rid) in running:
+            continue
+        row = records.conn.execute(select(owner.table).where(owner.table.c.id == rid)).first()
+        if row is None or row.deleted_at is not None:
+            continue
+        access = records.access(owner)
+        before_row = {**row._mapping, **old}
+        event = WriteEvent(records, owner, "update", rid, records.serialize(owner, before_row, access),
+                           records.serialize(owner, row, access), set(names), records.depth, before_row)
+        for hook in hooks:
+            hook(event)
 
 
 def _with_links(records, table: TableSchema, rid: int, rec: dict) -> dict:
@@ -293,6 +354,42 @@ def recompute_all(records, table: TableSchema, batch: int = 500) -> int:
             return changed
         changed += len(recompute(records, table, ids))
         last = ids[-1]
+
+
+def recompute_tables(records, tables: list[TableSchema], batch: int = 500) -> dict[str, int]:
+    """Every row of these tables, each table after the tables whose computed fields it reads
+    (items before orders before customers): the bulk counterpart of write-time propagation,
+    for rows inserted without hooks (sample data, imports). Returns changed rows per table."""
+    out = {}
+    for table in _by_dependency(records, tables):
+        out[table.api_name] = recompute_all(records, table, batch)
+    return out
+
+
+def _by_dependency(records, tables: list[TableSchema]) -> list[TableSchema]:
+    by_id = {t.id: t for t in tables}
+    needs: dict[int, set[int]] = {}
+    for t in tables:
+        comp = computer_for(records, t)
+        needs[t.id] = set()
+        for spec, _ in (comp.items if comp else []):
+            for dt, dn in _deps(records, t, spec.api_name):
+                src = dt.fields.get(dn)
+                if dt.id != t.id and dt.id in by_id and src is not None and src.type.name in COMPUTED:
+                    needs[t.id].add(dt.id)
+    out, done = [], set()
+
+    def visit(tid, path):
+        if tid in done or tid in path:  # a cycle between tables: the given order decides
+            return
+        for dep in sorted(needs[tid]):
+            visit(dep, path | {tid})
+        done.add(tid)
+        out.append(by_id[tid])
+
+    for t in tables:
+        visit(t.id, frozenset())
+    return out
 
 
 def check_field(metadata, table_row, spec: FieldSpec, pending) -> list[tuple[str, str, str]]:

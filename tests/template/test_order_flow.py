@@ -314,7 +314,6 @@ def test_kanban_drag_changes_status(shop):
     assert cols == ["待处理", "已打单", "已发货", "异常拦截"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs: the customer's return rate (returns reached through orders, two links away) is not recomputed when a return is filed; automation 13 does not tag yet")
 def test_cod_streak_and_high_return_rate_tag_the_customer_and_text_a_coupon(shop, platform):
     cid = shop.ids["cu"]["李四"]
     orders = [order(shop, customer=cid, payment_method="货到付款", address={"province": "广东"}) for _ in range(3)]
