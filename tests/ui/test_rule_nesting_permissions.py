@@ -189,9 +189,12 @@ def test_permissions_set_in_the_admin_bind_a_member(live_server, browser, shot):
 
     # a bad row filter is refused; the message sits in the viewer's row and nothing is lost
     page.select_option("[data-test=perm-viewer-scope]", "custom")
+    page.fill("[data-test=perm-viewer-scope-json]", '{"field": "nope", "op": "=", "value": 1}')
+    page.click("[data-test=perm-save]")
+    page.wait_for_selector("[data-test=perm-viewer] .field-error >> text=nope")  # caught before sending
     page.fill("[data-test=perm-viewer-scope-json]", '{"field": "region", "op": "nearby", "value": 1}')
     page.click("[data-test=perm-save]")
-    page.wait_for_selector("[data-test=perm-viewer] .field-error")
+    page.wait_for_selector("[data-test=perm-viewer] .field-error >> text=starts_with")  # the API lists the operators
     assert page.locator("[data-test=perm-member-field-cost]").input_value() == "hidden"
     assert "permissions" not in api.get("/tables/orders")["table"]
     shot(page, "52-permissions-error")

@@ -107,7 +107,7 @@ Object.assign(zh, {
   'perm.scope_field': '字段', 'perm.member_attribute': '成员属性', 'perm.custom_hint': '筛选语言；$me 表示当前用户，$user.<属性> 表示成员属性。',
   'perm.always_full': '始终可以访问全部', 'perm.fields': '字段权限', 'perm.f_visible': '可见', 'perm.f_read_only': '只读', 'perm.f_hidden': '隐藏',
   'perm.f_masked': '脱敏显示', 'perm.saved': '权限已保存', 'perm.fix': '请先修改标红的地方（你的修改仍保留）', 'perm.pick_field': '请选择字段',
-  'perm.bad_attribute': '属性名只能包含字母、数字和下划线', 'perm.discard': '有未保存的修改，确定切换到其他表吗？',
+  'perm.bad_attribute': '属性名只能包含字母、数字和下划线', 'perm.unknown_field': '这张表没有字段“{name}”', 'perm.discard': '有未保存的修改，确定切换到其他表吗？',
   'perm.hint': '子表跟随主表的权限。隐藏的字段不会出现在记录、筛选、排序、统计、历史和导出中；只读字段拒绝修改。',
 });
 // Formula preview (designer.js), record comments (comments.js, record.js), grid grouping (grid.js).
@@ -228,7 +228,7 @@ Object.assign(en, {
   'perm.scope_field': 'Field', 'perm.member_attribute': 'member attribute', 'perm.custom_hint': 'The filter language; $me is the user, $user.<attribute> a member attribute.',
   'perm.always_full': 'Always everything', 'perm.fields': 'Field permissions', 'perm.f_visible': 'Visible', 'perm.f_read_only': 'Read-only', 'perm.f_hidden': 'Hidden',
   'perm.f_masked': 'Masked', 'perm.saved': 'Permissions saved', 'perm.fix': 'Fix what is marked in red first (your changes are kept)', 'perm.pick_field': 'Choose a field',
-  'perm.bad_attribute': 'An attribute name may only use letters, digits and underscores', 'perm.discard': 'Discard the unsaved changes and switch table?',
+  'perm.bad_attribute': 'An attribute name may only use letters, digits and underscores', 'perm.unknown_field': 'This table has no field "{name}"', 'perm.discard': 'Discard the unsaved changes and switch table?',
   'perm.hint': 'Sub-tables follow their table. Hidden fields are left out of records, filters, sorts, aggregates, history and exports; read-only fields refuse changes.',
 });
 

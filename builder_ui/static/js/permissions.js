@@ -41,6 +41,10 @@ export const PermissionsPanel = {
     const errAt = (ptr) => Object.entries(s.errors).filter(([k]) => k === ptr || k.startsWith(ptr + '/')).map(([, m]) => html`<div class="field-error" role="alert">${m}</div>`);
     const bad = (ptr) => Object.keys(s.errors).some((k) => k === ptr || k.startsWith(ptr + '/'));
 
+    const SYSTEM = ['id', 'version', 'created_at', 'updated_at', 'created_by', 'updated_by'];
+    const known = () => new Set([...SYSTEM, ...tb().fields.map((f) => f.api_name)]);
+    const fieldsIn = (node) => (Array.isArray(node) ? node.flatMap(fieldsIn)
+      : node && typeof node === 'object' ? [...(typeof node.field === 'string' ? [node.field] : []), ...Object.values(node).flatMap(fieldsIn)] : []);
     // the document sent to the API; local problems go to s.errors like the API's
     function documentOf() {
       const out = {};
@@ -56,7 +60,10 @@ export const PermissionsPanel = {
           if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(sc.attr)) s.errors[`/permissions/${r}/rows/value`] = t('perm.bad_attribute');
           conf.rows = { field: sc.field, op: '=', value: '$user.' + sc.attr };
         } else if (sc.mode === 'custom') {
-          try { conf.rows = JSON.parse(sc.json); } catch (e) { s.errors[`/permissions/${r}/rows`] = t('rules.bad_json'); }
+          try { conf.rows = JSON.parse(sc.json); } catch (e) { s.errors[`/permissions/${r}/rows`] = t('rules.bad_json'); continue; }
+          // the API checks the filter's shape only; an unknown field would lock the role out on every read
+          const unknown = fieldsIn(conf.rows).filter((f) => !known().has(f.split('.')[0]));
+          if (unknown.length) s.errors[`/permissions/${r}/rows`] = t('perm.unknown_field', { name: unknown[0] });
         }
         out[r] = conf;
       }
