@@ -116,6 +116,14 @@ class FieldType:
     def from_storage(self, value: Any, spec: FieldSpec, ctx: Ctx) -> Any:
         return value
 
+    def reader(self, spec: FieldSpec, ctx: Ctx):
+        """``from_storage`` bound to one field and context, for reading many rows; None when
+        stored values are shown as they are. Types override it where binding saves work."""
+        if type(self).from_storage is FieldType.from_storage:
+            return None
+        from_storage = self.from_storage
+        return lambda v: from_storage(v, spec, ctx)
+
     def default(self, spec: FieldSpec, ctx: Ctx) -> Any:
         if "default" in spec.definition and spec.definition["default"] is not None:
             return self.to_storage(spec.definition["default"], spec, ctx)

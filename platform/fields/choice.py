@@ -127,6 +127,10 @@ class SingleSelect(SelectBase):
     def from_storage(self, value, spec, ctx):
         return None if value is None else self.label_of(value, spec)
 
+    def reader(self, spec, ctx):
+        labels = {c["id"]: c["label"] for c in self.choices(spec)}
+        return lambda v: None if v is None else labels.get(v)
+
     def sort_expression(self, col, spec):
         # Options sort in the order the user arranged them, not alphabetically.
         whens = {c["id"]: i for i, c in enumerate(self.choices(spec))}
@@ -168,6 +172,11 @@ class MultiSelect(SelectBase):
         if not value:
             return []
         return [l for l in (self.label_of(i, spec) for i in json.loads(value)) if l is not None]
+
+    def reader(self, spec, ctx):
+        labels = {c["id"]: c["label"] for c in self.choices(spec)}
+        loads = json.loads
+        return lambda v: [labels[i] for i in loads(v) if i in labels] if v else []
 
     def is_empty(self, stored):
         return not stored

@@ -34,6 +34,9 @@ class ResultTyped(FieldType):
     def from_storage(self, value, spec, ctx):
         return self.delegate(spec).from_storage(value, spec, ctx)
 
+    def reader(self, spec, ctx):
+        return self.delegate(spec).reader(spec, ctx)
+
     def filter(self, col, op, value, spec, ctx):
         return self.delegate(spec).filter(col, op, value, spec, ctx)
 

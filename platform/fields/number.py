@@ -81,6 +81,11 @@ class NumericBase(FieldType):
             return int(value)
         return float(value)
 
+    def reader(self, spec, ctx):
+        if self.decimals(spec) == 0:
+            return super().reader(spec, ctx)
+        return lambda v: None if v is None else float(v)
+
 
 @register
 class Number(NumericBase):

@@ -156,6 +156,17 @@ class DateTimeType(TimeFilters, FieldType):
     def from_storage(self, value, spec, ctx):
         return show_datetime(value, ctx)
 
+    def reader(self, spec, ctx):
+        tz, utc = ctx.tz, timezone.utc
+
+        def read(value):
+            if value is None:
+                return None
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            return value.replace(tzinfo=utc).astimezone(tz).isoformat()
+        return read
+
     def to_column_value(self, utc_dt, ctx):
         return utc_dt
 

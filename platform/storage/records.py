@@ -95,28 +95,31 @@ class Records:
     # -- output ----------------------------------------------------------------------
     def serialize(self, schema: TableSchema, row, access: Access | None = None, fields: list[str] | None = None) -> dict:
         access = access or self.access(schema)
-        m = row._mapping if hasattr(row, "_mapping") else row
-        out = {"id": m["id"], "version": m["version"]}
+        return self._serializer(schema, access, fields)(row)
+
+    def _serializer(self, schema: TableSchema, access: Access, fields: list[str] | None = None):
+        """A function row -> record dict, compiled from the schema's output plan."""
+        plan = schema.output_plan(self.ctx, frozenset(access.hidden), frozenset(access.masked),
+                                  tuple(fields) if fields is not None else None)
         ts = schema.system_specs
-        out["created_at"] = ts["created_at"].type.from_storage(m["created_at"], ts["created_at"], self.ctx)
-        out["updated_at"] = ts["updated_at"].type.from_storage(m["updated_at"], ts["updated_at"], self.ctx)
-        out["created_by"] = m["created_by"]
-        out["updated_by"] = m["updated_by"]
-        if "parent_id" in m:
-            out["parent_id"] = m["parent_id"]
-            out["position"] = m["position"]
-        if m.get("deleted_at") is not None:
-            out["deleted_at"] = ts["created_at"].type.from_storage(m["deleted_at"], ts["created_at"], self.ctx)
-        for spec in schema.fields.values():
-            if spec.api_name in access.hidden or (fields is not None and spec.api_name not in fields):
-                continue
-            if not spec.type.has_column(spec):
-                continue  # sub-tables and to-many links are attached by _attach_related
-            value = spec.type.from_storage(m[spec.column_name], spec, self.ctx)
-            if spec.api_name in access.masked and hasattr(spec.type, "mask"):
-                value = spec.type.mask(value, spec)
-            out[spec.api_name] = value
-        return out
+        read_time = ts["created_at"].type.reader(ts["created_at"], self.ctx)
+        child = schema.parent_table_id is not None
+
+        def serialize(row) -> dict:
+            m = row._mapping if hasattr(row, "_mapping") else row
+            out = {"id": m["id"], "version": m["version"], "created_at": read_time(m["created_at"]),
+                   "updated_at": read_time(m["updated_at"]), "created_by": m["created_by"], "updated_by": m["updated_by"]}
+            if child:
+                out["parent_id"] = m["parent_id"]
+                out["position"] = m["position"]
+            deleted = m.get("deleted_at")
+            if deleted is not None:
+                out["deleted_at"] = read_time(deleted)
+            for name, col, read in plan:
+                v = m[col]
+                out[name] = v if read is None else read(v)
+            return out
+        return serialize
 
     def _attach_related(self, schema: TableSchema, records: list[dict], access: Access, fields: list[str] | None,
                         with_children: bool):
@@ -136,8 +139,9 @@ class Records:
                 rows = self.conn.execute(
                     select(child.table).where(child.table.c.parent_id.in_(ids), child.table.c.deleted_at.is_(None))
                     .order_by(child.table.c.parent_id, child.table.c.position, child.table.c.id))
+                ser = self._serializer(child, caccess)
                 for row in rows:
-                    by_id[row.parent_id][spec.api_name].append(self.serialize(child, row, caccess))
+                    by_id[row.parent_id][spec.api_name].append(ser(row))
             elif tname == "link" and spec.type.relationship(spec) == "many_to_many":
                 j = junction_table(spec)
                 for r in records:
@@ -208,7 +212,8 @@ class Records:
         rows = self.conn.execute(stmt).all()
         has_more = len(rows) > limit
         rows = rows[:limit]
-        records = [self.serialize(schema, r, access, q.fields) for r in rows]
+        ser = self._serializer(schema, access, q.fields)
+        records = [ser(r) for r in rows]
         self._attach_related(schema, records, access, q.fields, with_children)
         page = {"records": records, "has_more": has_more, "next_cursor": None}
         if has_more and rows:
@@ -428,6 +433,7 @@ class Records:
             ids = []
         results: list[Any] = [None] * len(rows)
         history = []
+        hplan = self._history_plan(schema)
         for i, rid in zip(keep, ids):
             _, children, m2m = converted[i]
             for name, dst in m2m.items():
@@ -436,7 +442,7 @@ class Records:
                 self._write_children(schema, schema.fields[name], rid, child_rows, f"{pointers[i]}/{name}")
             results[i] = rid
             history.append({"record_id": rid, "version": 1, "action": "create",
-                            "changes": self._shown_changes(schema, converted[i][0], rows[i])})
+                            "changes": self._shown_changes(schema, converted[i][0], rows[i], hplan)})
         self._history(schema, history)
         need_records = return_records or bool(self.hooks.after_write)
         if need_records and ids:
@@ -454,30 +460,36 @@ class Records:
                     "errors": [e for e in errors], "skipped": sorted(bad_rows)}
         return results
 
-    def _shown_changes(self, schema: TableSchema, cols: dict, given: dict) -> dict:
-        """{field: [None, value as records show it]} for a create's history entry."""
+    def _shown_changes(self, schema: TableSchema, cols: dict, given: dict, plan=None) -> dict:
+        """{field: [None, value as records show it]} for a create's history entry: the fields
+        the user sent, plus autonumbers and defaults filled in for them."""
         out = {}
+        for name, col, read in plan or self._history_plan(schema):
+            if col in cols:
+                v = cols[col]
+                if v is not None or name in given:
+                    out[name] = [None, v if read is None else read(v)]
         for name in given:
-            spec = schema.fields.get(name)
-            if spec is None:
-                continue
-            if spec.type.has_column(spec) and spec.column_name in cols:
-                value = spec.type.from_storage(cols[spec.column_name], spec, self.ctx)
-            else:
-                value = _jsonable({name: given[name]}).get(name)
-            out[name] = [None, value]
-        for spec in schema.fields.values():  # autonumbers and defaults the user did not send
-            if spec.api_name not in out and spec.type.has_column(spec) and cols.get(spec.column_name) is not None \
-                    and spec.type.storage == "column":
-                out[spec.api_name] = [None, spec.type.from_storage(cols[spec.column_name], spec, self.ctx)]
+            if name not in out and name in schema.fields:  # sub-tables, to-many links
+                out[name] = [None, _jsonable({name: given[name]}).get(name)]
         return out
+
+    def _history_plan(self, schema: TableSchema):
+        key = ("history", self.ctx.tz)
+        plan = schema._plans.get(key)
+        if plan is None:  # system columns (created_at...) are not part of what the user wrote
+            plan = schema._plans[key] = tuple(
+                p for p in schema.output_plan(self.ctx, frozenset(), frozenset(), None)
+                if schema.fields[p[0]].type.storage == "column")
+        return plan
 
     def _fetch_many(self, schema, ids, access):
         out = {}
         for i in range(0, len(ids), 900):
             chunk = ids[i:i + 900]
             rows = self.conn.execute(select(schema.table).where(schema.table.c.id.in_(chunk))).all()
-            recs = [self.serialize(schema, r, access) for r in rows]
+            ser = self._serializer(schema, access)
+            recs = [ser(r) for r in rows]
             self._attach_related(schema, recs, access, None, with_children=True)
             out.update({r["id"]: r for r in recs})
         return out
