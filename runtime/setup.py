@@ -30,6 +30,9 @@ def _global_setup():
         return
     _registered = True
     register_dynamic("rule", rule_schema)
+    # Bulk inserts into a table without computed fields or rules skip reading rows back.
+    computed.on_write.wants = _computed_wants
+    engine.after_write.wants = _rules_want
     from zhongshu.platform import metagen
 
     from .models import ConnectorInstall, Rule
@@ -38,6 +41,14 @@ def _global_setup():
     CHECKERS.checks.append(computed.check_field)
     CHECKERS.after_change.append(_recompute_after_change)
     from . import handlers, tasks  # noqa: F401  (outbox handlers and periodic tasks register themselves)
+
+
+def _computed_wants(records, schema) -> bool:
+    return computed.computer_for(records, schema) is not None or bool(computed.dependents(records, schema))
+
+
+def _rules_want(records, schema) -> bool:
+    return any(r.trigger["type"] in engine.RECORD_TRIGGERS for r in engine.active_rules(records, schema.id))
 
 
 def install(platform) -> None:

@@ -36,8 +36,23 @@ class Query:
     only_deleted: bool = False
 
 
+_VALID_FILTERS: dict[str, bool] = {}  # canonical JSON of filters that passed; a page asks again and again
+
+
 def validate_filter(node, pointer: str = "/filter") -> None:
-    if node is None or validator("filter").is_valid(node):  # the common case: no error list to build
+    if node is None:
+        return
+    try:
+        key = json.dumps(node, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and len(key) < 4096 and key in _VALID_FILTERS:
+        return
+    if validator("filter").is_valid(node):  # the common case: no error list to build
+        if key is not None and len(key) < 4096:
+            if len(_VALID_FILTERS) > 2048:
+                _VALID_FILTERS.clear()
+            _VALID_FILTERS[key] = True
         return
     errs = errors_for("filter", node, pointer)
     if errs:

@@ -43,11 +43,18 @@ class WriteEvent:
 
 
 class Hooks:
-    """Extension points of the write path (the runtime registers computed fields and rules)."""
+    """Extension points of the write path (the runtime registers computed fields and rules).
+
+    An after-write hook may carry ``hook.wants(records, schema) -> bool``: when it says no
+    for a table (no computed fields, no rules), a bulk insert skips reading the new rows
+    back for it."""
 
     def __init__(self):
         self.before_write: list[Callable[[WriteEvent, dict], None]] = []
         self.after_write: list[Callable[[WriteEvent], None]] = []
+
+    def after_write_for(self, records: "Records", schema: "TableSchema") -> list:
+        return [h for h in self.after_write if getattr(h, "wants", None) is None or h.wants(records, schema)]
 
 
 class Records:
@@ -363,11 +370,11 @@ class Records:
         """Reserves n numbers; the counter row is locked until commit, so concurrent
         inserts never get the same number (PostgreSQL row lock / SQLite write lock)."""
         ins = (pg_insert if self.ctx.dialect == "postgresql" else sqlite_insert)(AutonumberCounter.__table__)
-        self.conn.execute(ins.values(field_id=field_id, period=period, value=0).on_conflict_do_nothing())
-        c = AutonumberCounter.__table__.c
+        # One upsert: the first number of a period creates the counter row, later ones add to it.
         last = self.conn.execute(
-            update(AutonumberCounter.__table__).where(c.field_id == field_id, c.period == period)
-            .values(value=c.value + n).returning(c.value)).scalar_one()
+            ins.values(field_id=field_id, period=period, value=n)
+            .on_conflict_do_update(index_elements=["field_id", "period"], set_={"value": AutonumberCounter.__table__.c.value + n})
+            .returning(AutonumberCounter.__table__.c.value)).scalar_one()
         return last - n + 1
 
     def _history(self, schema: TableSchema, entries: list[dict]):
@@ -449,14 +456,15 @@ class Records:
             history.append({"record_id": rid, "version": 1, "action": "create",
                             "changes": self._shown_changes(schema, converted[i][0], rows[i], hplan)})
         self._history(schema, history)
-        need_records = return_records or bool(self.hooks.after_write)
-        if need_records and ids:
+        hooks = self.hooks.after_write_for(self, schema) if ids else []
+        if (return_records or hooks) and ids:
             recs = self._fetch_many(schema, ids, access)
             for i, rid in zip(keep, ids):
-                results[i] = recs[rid]
-                for hook in self.hooks.after_write:
+                if return_records:
+                    results[i] = recs[rid]
+                for hook in hooks:
                     hook(WriteEvent(self, schema, "create", rid, None, recs[rid], set(rows[i]), self.depth))
-            if self.hooks.after_write:  # hooks may have changed computed fields
+            if hooks and return_records:  # hooks may have changed computed fields
                 recs = self._fetch_many(schema, ids, access)
                 for i, rid in zip(keep, ids):
                     results[i] = recs[rid]
