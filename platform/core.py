@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event, select
 
 from .config import load_config
+from . import metagen
 from .db import make_engine, make_sessionmaker, writer
 from .fields.base import Ctx
 from .metadata import Metadata
@@ -41,6 +42,7 @@ class Platform:
         @event.listens_for(self.Session, "after_rollback")
         @event.listens_for(self.WriteSession, "after_rollback")
         def _forget_cached(session):
+            metagen.end_of_transaction(session)
             keys = session.info.pop("zs_cached_keys", None)
             if keys:
                 cache.forget(keys)
@@ -48,6 +50,7 @@ class Platform:
         @event.listens_for(self.Session, "after_commit")
         @event.listens_for(self.WriteSession, "after_commit")
         def _keep_cached(session):
+            metagen.end_of_transaction(session)
             session.info.pop("zs_cached_keys", None)
 
         self.hooks = Hooks()

@@ -63,6 +63,8 @@ class Tenant(Base):
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: changes with every metadata change of the tenant (platform/metagen.py)
+    meta_stamp: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class User(Base):

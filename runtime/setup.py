@@ -30,6 +30,11 @@ def _global_setup():
         return
     _registered = True
     register_dynamic("rule", rule_schema)
+    from zhongshu.platform import metagen
+
+    from .models import ConnectorInstall, Rule
+
+    metagen.watch(Rule, ConnectorInstall)  # caches of active rules follow their changes
     CHECKERS.checks.append(computed.check_field)
     CHECKERS.after_change.append(_recompute_after_change)
     from . import handlers, tasks  # noqa: F401  (outbox handlers and periodic tasks register themselves)

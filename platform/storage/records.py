@@ -71,7 +71,12 @@ class Records:
         key = str(ref)
         s = self._schemas.get(key)
         if s is None:
-            s = self.cache.get(self.session, find_table_row(self.session, ref))
+            shared = self.cache.meta.for_tenant(self.session, self.tenant_id)
+            s = shared.get(("schema", key)) if shared is not None else None
+            if s is None:
+                s = self.cache.get(self.session, find_table_row(self.session, ref))
+                if shared is not None:
+                    shared[("schema", key)] = s
             self._schemas[key] = s
         return s
 

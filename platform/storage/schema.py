@@ -164,8 +164,12 @@ class SchemaCache:
     """Process-wide cache of compiled schemas keyed by (table id, schema_version)."""
 
     def __init__(self):
+        from ..metagen import MetaCache
+
         self._lock = threading.Lock()
         self._by_key: dict[tuple[int, int], TableSchema] = {}
+        #: what is derived from a tenant's metadata, per metadata stamp (metagen.py)
+        self.meta = MetaCache()
 
     def get(self, session, row: UserTable) -> TableSchema:
         key = (row.id, row.schema_version)
@@ -191,6 +195,7 @@ class SchemaCache:
     def clear(self):
         with self._lock:
             self._by_key.clear()
+        self.meta.clear()
 
 
 def find_table_row(session, ref, *, include_children: bool = True) -> UserTable:

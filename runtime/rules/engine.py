@@ -89,11 +89,14 @@ def compile_rule(records: Records, row: Rule) -> CompiledRule:
 
 def active_rules(records: Records, table_id: int) -> list[CompiledRule]:
     # Once per transaction and table: a write's cascade asks many times.
-    cache = records.session.info.setdefault("zs_rules", {})
-    if table_id in cache:
-        return cache[table_id]
-    cache[table_id] = _load_rules(records, table_id)
-    return cache[table_id]
+    # Shared by all transactions of the process until the tenant's metadata changes.
+    cache = records.cache.meta.for_tenant(records.session, records.tenant_id)
+    if cache is None:
+        cache = records.session.info.setdefault("zs_rules", {})
+    key = ("rules", table_id)
+    if key not in cache:
+        cache[key] = _load_rules(records, table_id)
+    return cache[key]
 
 
 def _load_rules(records: Records, table_id: int) -> list[CompiledRule]:
