@@ -8,6 +8,8 @@ it; so are the definitions around it (views, dashboards, rules) trimmed for lowe
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import ORDERS
@@ -124,3 +126,168 @@ def test_permissions_in_a_new_table_are_checked_too(owner):
                                                  "rows": {"field": "items.category", "op": "=", "value": "$user.category"}}}}
     created = owner.ok(owner.post("/tables", json=good), 201)["table"]
     assert created["permissions"]["member"]["fields"] == {"phone": "hidden"}
+
+
+# -- 2. the permissions document is shown to builders and above only ---------------------
+
+PERMISSIONS = {"member": {"fields": {"phone": "hidden", "amount": "read_only"},
+                          "rows": {"field": "region", "op": "=", "value": "$user.region"}},
+               "viewer": {"access": "read", "fields": {"paid": "hidden"}}}
+
+
+@pytest.mark.parametrize("role", ["member", "viewer"])
+def test_lower_roles_do_not_see_the_permissions_document(shop, make_member, role):
+    owner = shop
+    owner.ok(_set(owner, PERMISSIONS))
+    other = make_member(role, attributes={"region": "华东"})
+    one = other.ok(other.get("/tables/orders"))["table"]
+    listed = {t["api_name"]: t for t in other.ok(other.get("/tables"))["tables"]}
+    for table in (one, listed["orders"]):
+        assert "permissions" not in table
+        assert table["api_name"] == "orders" and table["fields"]  # the rest of the table is still there
+    hidden = "phone" if role == "member" else "paid"
+    assert hidden not in [f["api_name"] for f in one["fields"]]
+    text = other.get("/tables/orders").get_data(as_text=True) + other.get("/tables").get_data(as_text=True)
+    for word in ("read_only", "$user.region", '"hidden"'):
+        assert word not in text
+
+
+@pytest.mark.parametrize("role", ["builder", "admin"])
+def test_builders_and_admins_see_it(shop, make_member, role):
+    shop.ok(_set(shop, PERMISSIONS))
+    other = make_member(role)
+    assert other.ok(other.get("/tables/orders"))["table"]["permissions"] == PERMISSIONS
+    listed = {t["api_name"]: t for t in other.ok(other.get("/tables"))["tables"]}
+    assert listed["orders"]["permissions"] == PERMISSIONS
+
+
+def test_the_template_export_keeps_the_permissions_document(shop, make_member):
+    owner = shop
+    owner.ok(_set(owner, PERMISSIONS))
+    admin = make_member("admin")
+    r = admin.get("/export?app=all")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200, body
+    tables = [d for d in _dicts(json.loads(body)) if d.get("api_name") == "orders" and "fields" in d]
+    assert tables and tables[0]["permissions"] == PERMISSIONS
+    member = make_member("member")
+    assert member.get("/export?app=all").status_code == 403
+
+
+def _dicts(node):
+    """Every object inside a JSON document (a bundle keeps its files as nested documents)."""
+    if isinstance(node, str) and node.lstrip().startswith("{"):
+        try:
+            node = json.loads(node)
+        except ValueError:
+            return
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _dicts(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _dicts(v)
+
+
+# -- 3. views, dashboards and rules, as lower roles see them ------------------------------
+
+def _view(owner, **d):
+    return owner.ok(owner.post("/tables/orders/views", json={"type": "grid", **d}), 201)["view"]
+
+
+def test_views_of_a_table_a_role_cannot_read_are_refused(shop, make_member):
+    owner = shop
+    _view(owner, api_name="big", filter={"field": "amount", "op": ">", "value": 80})
+    owner.ok(_set(owner, {"member": {"access": "none"}}))
+    member = make_member("member")
+    for r in (member.get("/tables/orders/views"), member.get("/tables/orders/views/big"),
+              member.get("/tables/orders/views/big/records")):
+        assert r.status_code == 403, r.get_data(as_text=True)
+        assert "amount" not in r.get_data(as_text=True)
+    viewer = make_member("viewer")  # still reads the table and its views
+    assert [v["api_name"] for v in viewer.ok(viewer.get("/tables/orders/views"))["views"]] == ["big"]
+
+
+def test_a_view_shows_a_role_only_fields_it_may_see(shop, make_member):
+    owner = shop
+    owner.ok(_set(owner, {"member": {"fields": {"phone": "hidden"}}}))
+    owner.ok(_set(owner, {"member": {"fields": {"level": "hidden"}}}, table="customers"))
+    _view(owner, api_name="calls", fields=["customer_name", "phone", "amount"], group_by=["phone"],
+          sorts=[{"field": "phone", "direction": "asc"}, {"field": "amount", "direction": "desc"}],
+          filter={"field": "region", "op": "=", "value": "华东"})
+    _view(owner, api_name="mobiles", filter={"field": "phone", "op": "starts_with", "value": "138"})
+    _view(owner, api_name="vip", filter={"field": "customer.level", "op": "=", "value": "VIP"})
+    member = make_member("member")
+    views = {v["api_name"]: v for v in member.ok(member.get("/tables/orders/views"))["views"]}
+    calls = views["calls"]
+    assert calls["fields"] == ["customer_name", "amount"] and calls["group_by"] == []
+    assert calls["sorts"] == [{"field": "amount", "direction": "desc"}]
+    assert calls["filter"] == {"field": "region", "op": "=", "value": "华东"}  # names nothing hidden: kept
+    assert "filter" not in views["mobiles"] and "filter" not in views["vip"]
+    assert member.ok(member.get("/tables/orders/views/mobiles"))["view"] == views["mobiles"]
+    page = member.ok(member.get("/tables/orders/views/calls/records"))
+    assert page["view"]["fields"] == ["customer_name", "amount"]
+    assert [r["customer_name"] for r in page["records"]] == ["甲"] and "phone" not in page["records"][0]
+    text = member.get("/tables/orders/views").get_data(as_text=True)
+    assert "phone" not in text and "138" not in text and "level" not in text
+    # builders see the views as saved
+    builder = make_member("builder")
+    full = {v["api_name"]: v for v in builder.ok(builder.get("/tables/orders/views"))["views"]}
+    assert full["calls"]["fields"] == ["customer_name", "phone", "amount"] and full["calls"]["group_by"] == ["phone"]
+    assert full["mobiles"]["filter"]["field"] == "phone" and full["vip"]["filter"]["field"] == "customer.level"
+    assert builder.ok(builder.get("/tables/orders/views/calls/records"))["view"]["fields"] == ["customer_name", "phone", "amount"]
+
+
+DASH = {"api_name": "ops", "label": "运营", "widgets": [
+    {"id": "orders", "type": "number", "table": "orders", "metrics": [{"fn": "count"}]},
+    {"id": "vips", "type": "number", "table": "customers", "filter": {"field": "level", "op": "=", "value": "VIP"},
+     "metrics": [{"fn": "count"}]},
+    {"id": "takings", "type": "number", "table": "orders", "metrics": [{"fn": "sum", "field": "paid"}]},
+    {"id": "by_phone", "type": "bar", "table": "orders", "group_by": [{"field": "phone"}], "metrics": [{"fn": "count"}]},
+    {"id": "vip_orders", "type": "number", "table": "orders", "filter": {"field": "customer.name", "op": "=", "value": "大客户"},
+     "metrics": [{"fn": "count"}]},
+]}
+
+
+def test_a_dashboard_shows_a_role_only_widgets_it_may_compute(shop, make_member):
+    owner = shop
+    owner.ok(owner.post("/dashboards", json=DASH), 201)
+    owner.ok(_set(owner, {"member": {"access": "none"}}, table="customers"))
+    owner.ok(_set(owner, {"member": {"fields": {"paid": "hidden", "phone": "hidden"}}}))
+    member = make_member("member")
+    listed = member.ok(member.get("/dashboards"))["dashboards"][0]
+    one = member.ok(member.get("/dashboards/ops"))["dashboard"]
+    for d in (listed, one):
+        assert [w["id"] for w in d["widgets"]] == ["orders"] and d["label"] == "运营"
+    data = member.ok(member.get("/dashboards/ops/data"))  # the others no longer fail the whole dashboard
+    assert [(w["id"], w["rows"]) for w in data["widgets"]] == [("orders", [{"count": 2}])]
+    text = member.get("/dashboards").get_data(as_text=True)
+    for word in ("customers", "VIP", "paid", "phone", "大客户"):
+        assert word not in text
+    # a viewer, who may read customers and sees every field, gets every widget
+    viewer = make_member("viewer")
+    assert [w["id"] for w in viewer.ok(viewer.get("/dashboards/ops"))["dashboard"]["widgets"]] == [w["id"] for w in DASH["widgets"]]
+    assert [w["id"] for w in viewer.ok(viewer.get("/dashboards/ops/data"))["widgets"]] == [w["id"] for w in DASH["widgets"]]
+    # builders see and compute the dashboard as saved
+    builder = make_member("builder")
+    assert builder.ok(builder.get("/dashboards/ops"))["dashboard"]["widgets"] == DASH["widgets"]
+
+
+def test_rules_and_their_run_logs_are_for_builders(shop, make_member):
+    owner = shop
+    owner.ok(owner.post("/rules", json={
+        "api_name": "flag_paid", "table": "orders", "trigger": {"type": "record_updated", "fields": ["paid"]},
+        "condition": "paid > 0", "actions": [{"type": "update_record", "values": {"status": "'已付款'"}}]}), 201)
+    rec = owner.ok(owner.get("/tables/orders/records"))["records"][0]
+    owner.ok(owner.patch(f"/tables/orders/records/{rec['id']}", json={"paid": 99}))
+    for role in ("member", "viewer"):
+        other = make_member(role)
+        for r in (other.get("/rules"), other.get("/rules?table=orders"), other.get("/rules/flag_paid"),
+                  other.get("/rules/flag_paid/runs")):
+            assert r.status_code == 403, r.get_data(as_text=True)
+            assert "paid > 0" not in r.get_data(as_text=True)
+    builder = make_member("builder")
+    assert [r["api_name"] for r in builder.ok(builder.get("/rules"))["rules"]] == ["flag_paid"]
+    assert builder.ok(builder.get("/rules/flag_paid"))["rule"]["condition"] == "paid > 0"
+    assert builder.ok(builder.get("/rules/flag_paid/runs"))["runs"][0]["status"] == "ok"
