@@ -190,6 +190,16 @@ def _select_label(value: str, spec: FieldSpec | None, locale: str) -> str:
     return value
 
 
+def _decimals(spec) -> int:
+    """Decimal places of a currency column; a formula or rollup with result_type currency
+    keeps them in its options."""
+    if spec is None:
+        return 2
+    if hasattr(spec.type, "decimals"):
+        return spec.type.decimals(spec)
+    return int(spec.options.get("decimals", 2))
+
+
 def cell_value(col: ExportColumn, value: Any, target: str, locale: str = "zh-CN"):
     """A record value as a spreadsheet user expects it. ``target`` is "csv" (text) or
     "xlsx" (numbers, dates and booleans stay typed)."""
@@ -206,7 +216,7 @@ def cell_value(col: ExportColumn, value: Any, target: str, locale: str = "zh-CN"
         yes, no = YES_NO["en" if locale.startswith("en") else "zh"]
         return yes if value else no
     if kind == "currency":
-        places = spec.type.decimals(spec) if spec is not None else 2
+        places = _decimals(spec)
         d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         d = d.quantize(Decimal(1).scaleb(-places))
         return d if xlsx else format(d, "f")
@@ -311,7 +321,7 @@ def _xlsx_cell(ws, col: ExportColumn, value):
         return value
     fmt = _NUMBER_FORMATS.get(col.kind)
     if col.kind == "currency" and col.spec is not None:
-        places = col.spec.type.decimals(col.spec)
+        places = _decimals(col.spec)
         fmt = "#,##0" + ("." + "0" * places if places else "")
     if fmt is None:
         return value

@@ -9,6 +9,7 @@ from typing import Callable
 from sqlalchemy import func, select, text, update
 
 from . import fields as ft
+from . import permission_checks
 from .errors import ApiError, Conflict, NotFound, ValidationFailed, field_error
 from .fields.base import Ctx, FieldSpec, FieldValueError
 from .fields.choice import assign_choice_ids
@@ -85,9 +86,11 @@ class Metadata:
         return app.id
 
     # -- tables ----------------------------------------------------------------------
-    def create_table(self, definition: dict, *, deferred_links: bool = False) -> TableSchema:
+    def create_table(self, definition: dict, *, deferred_links: bool = False, check_permissions: bool = True) -> TableSchema:
         """Creates a table with its fields and sub-tables. With deferred_links, link
-        fields whose target does not exist yet are left to a later add_field (templates)."""
+        fields whose target does not exist yet are left to a later add_field (templates).
+        Without check_permissions the caller checks them once the table is complete
+        (a template adds its links to other tables after creating them all)."""
         validate("table", definition)
         definition = copy.deepcopy(definition)
         name = definition["api_name"]
@@ -108,8 +111,17 @@ class Metadata:
         for spec in schema.fields.values():
             self._create_related(row, spec)
         self._run_checkers(row, list(schema.fields), "/fields")
+        if check_permissions:
+            self.check_permissions(self.cache.get(self.session, row), definition.get("permissions"))
         self.audit("create", "table", row.id, {"api_name": name})
         return self.cache.get(self.session, row)
+
+    def check_permissions(self, schema: TableSchema, permissions: dict | None = None):
+        """Field names and row scopes of a permissions document (the table's own when not
+        given), compiled as each role's reads will compile them; 400 at the pointer."""
+        if permissions is None:
+            permissions = schema.definition.get("permissions")
+        permission_checks.check_permissions(schema, permissions, self.schema, self.ctx)
 
     def _run_checkers(self, table: UserTable, names: list[str], pointer: str):
         """Checks that need the whole new schema (formulas referencing sub-tables defined in
@@ -219,13 +231,7 @@ class Metadata:
                 select(UserTable).where(UserTable.api_name == patch["api_name"], UserTable.deleted_at.is_(None))):
             _fail("/api_name", f"a table named {patch['api_name']} already exists", f"表 {patch['api_name']} 已存在", "conflict")
         if "permissions" in patch:
-            schema = self.cache.get(self.session, row)
-            for role, conf in (patch["permissions"] or {}).items():
-                for fname in (conf.get("fields") or {}):
-                    if fname not in schema.fields:
-                        _fail(f"/permissions/{role}/fields/{fname}", f"no field '{fname}'", f"没有字段 '{fname}'")
-                if conf.get("rows"):
-                    validate_filter(conf["rows"], f"/permissions/{role}/rows")
+            self.check_permissions(self.cache.get(self.session, row), patch["permissions"])
         row.api_name = definition["api_name"]
         row.definition = definition
         if "app" in patch:

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from .models import User, UserSession, utcnow
@@ -19,6 +19,8 @@ from .models import User, UserSession, utcnow
 #: last_seen_at is written at most this often per session (a write per request would turn
 #: every page view into a write transaction)
 TOUCH_EVERY = timedelta(minutes=1)
+#: ended sessions are kept this long after their expiry (to answer "where was I logged in"), then deleted
+KEEP_ENDED = timedelta(days=30)
 
 
 def _hash(raw: str) -> str:
@@ -38,6 +40,7 @@ def start(s: Session, user: User, lifetime: timedelta, ip: str | None, user_agen
     row = UserSession(user_id=user.id, token_hash=_hash(raw), created_at=now, last_seen_at=now,
                       expires_at=now + lifetime, ip=(ip or None) and ip[:64], user_agent=(user_agent or None) and user_agent[:255])
     s.add(row)
+    s.execute(delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at < now - KEEP_ENDED))
     s.flush()
     return raw, row
 

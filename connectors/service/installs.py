@@ -221,6 +221,24 @@ def update_install(platform, session, inst: ConnectorInstall, data: dict) -> Con
     return inst
 
 
+def recheck_rules(platform, session, api_name: str) -> dict:
+    """After an install was saved, enabled or disabled: rules that a template left off
+    because this connector was missing (``disabled_reason`` "connector <api_name> …") are
+    switched on when every connector they use is usable now; the others stay off with a
+    reason that says what is still missing (see docs/templates-guide.md)."""
+    from zhongshu.platform.models import Tenant
+    from zhongshu.platform.templates_engine import recheck_connector_rules
+    from zhongshu.runtime.models import Rule
+
+    tenant = session.get(Tenant, session.info.get("tenant_id"))
+    enabled = recheck_connector_rules(platform, session, tenant)
+    mine = f"connector {api_name} "
+    still_off = [{"rule": r.api_name, "reason": r.disabled_reason}
+                 for r in session.scalars(select(Rule).where(Rule.enabled.is_(False)).order_by(Rule.api_name))
+                 if (r.disabled_reason or "").startswith(mine)]
+    return {"enabled": enabled, "still_off": still_off}
+
+
 def _iso(dt):
     return None if dt is None else dt.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -251,6 +269,8 @@ def install_json(platform, inst: ConnectorInstall, *, base_url: str = "") -> dic
         "supports_pull": bool(manifest and manifest.supports_pull),
         "cursor": inst.cursor,
         "last_pull_at": _iso(inst.last_pull_at),
+        "last_pull_error": inst.last_pull_error,
+        "last_event_at": _iso(inst.last_event_at),
         "last_test": inst.last_test,
         "created_at": _iso(inst.created_at),
     }

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
+import weakref
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import timedelta, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import select, text
+from sqlalchemy import JSON, DateTime, LargeBinary, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -80,25 +83,122 @@ def _enqueue_process(conn, tenant_id: int, inbox_id: int, attempt: int = 0) -> N
             key=_job_key(inbox_id, attempt), priority=PRIORITY_ORDER)
 
 
+class StaleInstall(Exception):
+    """The install changed (disabled, deleted, new token or credentials) after this process
+    read it: nothing was stored; look it up again."""
+
+
+@dataclass(frozen=True)
+class InstallGuard:
+    """What a webhook's insert re-checks in the database: the install is still enabled, has
+    this token and these (encrypted) credentials. Lets intake trust a briefly cached copy."""
+    install_id: int
+    tenant_id: int
+    token: str
+    credentials: str | None
+
+    def params(self) -> dict:
+        return {"g_token": self.token, "g_creds": self.credentials or ""}
+
+    def still_valid(self, conn) -> bool:
+        return bool(conn.execute(_GUARD_SELECT, {"install_id": self.install_id, "tenant_id": self.tenant_id,
+                                                 **self.params()}).scalar())
+
+
+# The intake statements are written once as SQL (no per-request statement building: that was
+# most of intake's CPU). On PostgreSQL one statement stores the inbox row and its
+# inbox.process job; the guard makes the insert conditional on the install being unchanged.
+_GUARD = ("EXISTS (SELECT 1 FROM connector_installs ci WHERE ci.id = :install_id AND ci.tenant_id = :tenant_id "
+          "AND ci.webhook_token = :g_token AND ci.enabled AND COALESCE(ci.credentials, '') = :g_creds)")
+_GUARD_SELECT = text(f"SELECT 1 WHERE {_GUARD}")
+_INBOX_COLUMNS = ("tenant_id, install_id, dedupe_key, global_id, event_type, external_id, headers, body, payload, "
+                  "status, received_at")
+_INBOX_VALUES = {
+    "postgresql": ("CAST(:tenant_id AS BIGINT), CAST(:install_id AS BIGINT), CAST(:dedupe_key AS VARCHAR), "
+                   "CAST(:global_id AS VARCHAR), CAST(:event_type AS VARCHAR), CAST(:external_id AS VARCHAR), "
+                   "CAST(:headers AS JSON), CAST(:body AS BYTEA), CAST(:payload AS JSON), 'received', "
+                   "CAST(:now AS TIMESTAMP)"),
+    "sqlite": ":tenant_id, :install_id, :dedupe_key, :global_id, :event_type, :external_id, :headers, :body, "
+              ":payload, 'received', :now",
+}
+_ON_CONFLICT = "ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id"
+_TYPES = [bindparam("headers", type_=JSON), bindparam("payload", type_=JSON), bindparam("body", type_=LargeBinary),
+          bindparam("now", type_=DateTime)]
+
+
+def _statement(dialect: str, guarded: bool, cache={}):  # noqa: B006 - the cache is the point
+    key = (dialect, guarded)
+    if key not in cache:
+        values = _INBOX_VALUES["postgresql" if dialect == "postgresql" else "sqlite"]
+        where = _GUARD if guarded else "1 = 1"  # SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
+        inbox = f"INSERT INTO inbox ({_INBOX_COLUMNS}) SELECT {values} WHERE {where} {_ON_CONFLICT}"
+        if dialect == "postgresql":
+            sql = (f"WITH ins AS ({inbox}) INSERT INTO outbox (tenant_id, kind, payload, idempotency_key, status, "
+                   f"priority, attempts, max_attempts, run_at, created_at) "
+                   f"SELECT CAST(:tenant_id AS BIGINT), 'inbox.process', json_build_object('inbox_id', ins.id), "
+                   f"'inbox:' || ins.id, 'pending', {PRIORITY_ORDER}, 0, 8, CAST(:now AS TIMESTAMP), "
+                   f"CAST(:now AS TIMESTAMP) FROM ins "
+                   f"ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING CAST(payload->>'inbox_id' AS BIGINT)")
+        else:
+            sql = inbox
+        cache[key] = text(sql).bindparams(*_TYPES)
+    return cache[key]
+
+
+def _insert_event(conn, values: dict, guard: InstallGuard | None) -> int | None:
+    """Store one inbox row and its ``inbox.process`` job unless the dedupe key is there (and,
+    with a guard, only while the install is unchanged). Returns the new row's id or None."""
+    params = dict(values, **(guard.params() if guard else {}))
+    new_id = conn.execute(_statement(conn.dialect.name, guard is not None), params).scalar()
+    if new_id is not None and conn.dialect.name != "postgresql":
+        _enqueue_process(conn, values["tenant_id"], new_id)
+    return new_id
+
+
 def store_events(conn, tenant_id: int, install_id: int | None, events: list[InboundEvent], *,
-                 headers: dict | None = None, body: bytes | None = None) -> list[int]:
+                 headers: dict | None = None, body: bytes | None = None,
+                 guard: InstallGuard | None = None) -> list[int]:
     """Insert events into the inbox (skipping ones already there by ``dedupe_key``) and
     enqueue one ``inbox.process`` job per new row, in the caller's transaction.
-    Returns the ids of the new rows."""
+    Returns the ids of the new rows. With ``guard``, raises :class:`StaleInstall` (and the
+    caller rolls back) when the install changed meanwhile."""
     new_ids = []
     now = utcnow()
-    t = InboxEvent.__table__
     for ev in events:
-        stmt = _insert(conn)(t).values(
+        new_id = _insert_event(conn, dict(
             tenant_id=tenant_id, install_id=install_id, dedupe_key=ev.dedupe_key, global_id=ev.global_id,
             event_type=ev.event_type[:100], external_id=ev.external_id[:200], headers=headers or {},
-            body=body if len(events) == 1 else None, payload=ev.to_dict(), status="received",
-            received_at=now).on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"]).returning(t.c.id)
-        new_id = conn.execute(stmt).scalar()
+            body=body if len(events) == 1 else None, payload=ev.to_dict(), now=now), guard)
         if new_id is not None:
-            _enqueue_process(conn, tenant_id, new_id)
             new_ids.append(new_id)
+        elif guard is not None and not guard.still_valid(conn):
+            raise StaleInstall()  # not a duplicate: the install is no longer what we read
     return new_ids
+
+
+#: last_event_at is written at most once per second per install and process (never a hot-row
+#: UPDATE per webhook); the UPDATE itself only moves it forward
+LAST_EVENT_RESOLUTION = 1.0
+_touched: "weakref.WeakKeyDictionary[Any, dict[int, float]]" = weakref.WeakKeyDictionary()
+_touch_lock = threading.Lock()
+
+
+def touch_last_event(platform, conn, tenant_id: int, install_id: int) -> bool:
+    """Record in ``connector_installs.last_event_at`` that an event was accepted now (in the
+    caller's transaction), unless this process did so less than a second ago."""
+    mono = time.monotonic()
+    with _touch_lock:
+        seen = _touched.setdefault(platform, {})
+        if mono - seen.get(install_id, -1e9) < LAST_EVENT_RESOLUTION:
+            return False
+        seen[install_id] = mono
+    now = utcnow()
+    ci = ConnectorInstall.__table__
+    conn.execute(update(ci).where(ci.c.id == install_id, ci.c.tenant_id == tenant_id,
+                                  (ci.c.last_event_at.is_(None))
+                                  | (ci.c.last_event_at <= now - timedelta(seconds=LAST_EVENT_RESOLUTION)))
+                 .values(last_event_at=now))
+    return True
 
 
 def store_error(conn, tenant_id: int, install_id: int | None, reason: str, *, headers: dict | None = None,
@@ -148,8 +248,34 @@ def find_install_by_token(platform, token: str) -> ConnectorInstall | None:
         return s.scalar(select(ConnectorInstall).where(ConnectorInstall.webhook_token == token))
 
 
-def handle_webhook(platform, token: str, headers, body: bytes) -> HookResult:
-    """Everything ``POST /api/v1/hooks/<token>`` does, given the raw request."""
+@dataclass(frozen=True)
+class HookTarget:
+    """What intake needs of an install, read once and kept for HOOK_CACHE_SECONDS."""
+    guard: InstallGuard
+    connector: str
+    config: dict
+    credentials: dict
+    loaded_at: float
+
+
+#: how long a process keeps an install's webhook settings (saves a query and a decryption per
+#: webhook). Safe because every insert re-checks the install (InstallGuard): a disabled,
+#: deleted, re-keyed or re-tokened install is never accepted from the cached copy. Only a
+#: change of config (channel, paths) is seen up to this many seconds late by other processes.
+HOOK_CACHE_SECONDS = 5.0
+_hook_cache: "weakref.WeakKeyDictionary[Any, dict[str, HookTarget]]" = weakref.WeakKeyDictionary()
+_hook_lock = threading.Lock()
+
+
+def forget_hook(platform, token: str | None = None) -> None:
+    """Drop the cached settings of one webhook token (or all) in this process."""
+    with _hook_lock:
+        cache = _hook_cache.get(platform)
+        if cache is not None:
+            cache.clear() if token is None else cache.pop(token, None)
+
+
+def _load_target(platform, token: str) -> HookTarget | HookResult:
     try:
         inst = find_install_by_token(platform, token)
     except DB_DOWN + (DBAPIError,) as e:
@@ -158,31 +284,71 @@ def handle_webhook(platform, token: str, headers, body: bytes) -> HookResult:
     if inst is None or not inst.enabled:
         return HookResult.error(404, "not_found", "no such webhook")
     try:
-        connector = connector_for(platform, inst.connector)
-    except UnknownConnector as e:
-        log.error("webhook for install %s: %s", inst.id, e)
-        return unavailable(f"connector {inst.connector} is not available on this server")
-    if not connector.manifest.supports_webhook:
-        return HookResult.error(404, "not_found", "this connector does not receive webhooks")
-    try:
         credentials = keys.cipher(platform).decrypt(inst.credentials) if inst.credentials else {}
     except DecryptionError as e:
         log.error("webhook for install %s: %s", inst.id, e)
         return unavailable("the install's credentials cannot be read; the administrator must fix them")
-    config = inst.config or {}
+    target = HookTarget(InstallGuard(inst.id, inst.tenant_id, inst.webhook_token, inst.credentials),
+                        inst.connector, inst.config or {}, credentials, time.monotonic())
+    with _hook_lock:
+        cache = _hook_cache.setdefault(platform, {})
+        if len(cache) > 10000:
+            cache.clear()
+        cache[token] = target
+    return target
+
+
+def _cached_target(platform, token: str) -> HookTarget | None:
+    with _hook_lock:
+        target = (_hook_cache.get(platform) or {}).get(token)
+    if target is not None and time.monotonic() - target.loaded_at < HOOK_CACHE_SECONDS:
+        return target
+    return None
+
+
+def handle_webhook(platform, token: str, headers, body: bytes) -> HookResult:
+    """Everything ``POST /api/v1/hooks/<token>`` does, given the raw request: verify, parse,
+    store (one transaction), acknowledge."""
+    if not token or len(token) > 64:
+        return HookResult.error(404, "not_found", "no such webhook")
+    target = _cached_target(platform, token)
+    if target is not None:
+        result = _handle(platform, target, headers, body, cached=True)
+        if result is not None:
+            return result
+        forget_hook(platform, token)  # stale copy: read the install again
+    target = _load_target(platform, token)
+    if isinstance(target, HookResult):
+        return target
+    return _handle(platform, target, headers, body, cached=False) or unavailable()
+
+
+def _handle(platform, target: HookTarget, headers, body: bytes, *, cached: bool) -> HookResult | None:
+    """None: the cached install is out of date (nothing was stored); the caller reloads it."""
+    guard = target.guard
+    inst_id, tenant_id, config = guard.install_id, guard.tenant_id, target.config
+    try:
+        connector = connector_for(platform, target.connector)
+    except UnknownConnector as e:
+        log.error("webhook for install %s: %s", inst_id, e)
+        return unavailable(f"connector {target.connector} is not available on this server")
+    if not connector.manifest.supports_webhook:
+        return HookResult.error(404, "not_found", "this connector does not receive webhooks")
     hdrs = clean_headers(headers)
 
     # 1. authenticity: nothing is stored for a request that is not authentic
     try:
-        connector.verify_webhook(headers, body, config, credentials)
+        connector.verify_webhook(headers, body, config, target.credentials)
     except SignatureError as e:
-        log.info("webhook for install %s rejected: %s", inst.id, e)
+        if cached:
+            return None  # the secret may have changed since it was cached: check with the stored one
+        log.info("webhook for install %s rejected: %s", inst_id, e)
         return HookResult.from_response(connector.webhook_error_response(e, config))
     except ConfigError as e:  # the install cannot verify anything: let the sender retry later
-        log.warning("webhook for install %s cannot be verified: %s", inst.id, e)
+        log.warning("webhook for install %s cannot be verified: %s", inst_id, e)
         return unavailable(f"the install is not configured to verify webhooks: {e}")
     except Exception as e:  # noqa: BLE001 - a connector bug must not accept unverified data
-        log.exception("webhook verification crashed for install %s", inst.id)
+        log.exception("webhook verification crashed for install %s", inst_id)
         return unavailable(f"verification failed unexpectedly: {type(e).__name__}")
 
     # 2. understanding: a verified but unreadable body is kept as an error
@@ -192,24 +358,30 @@ def handle_webhook(platform, token: str, headers, body: bytes) -> HookResult:
     except ConnectorError as e:
         events, error = None, e
     except Exception as e:  # noqa: BLE001 - connector bug: keep the body, answer 4xx, no 500
-        log.exception("webhook parsing crashed for install %s", inst.id)
+        log.exception("webhook parsing crashed for install %s", inst_id)
         events, error = None, e
 
     # 3. durability: store, then acknowledge
     try:
-        with platform.tenant_session(inst.tenant_id, write=True) as s:
+        with platform.tenant_session(tenant_id, write=True) as s:
             conn = s.connection()
             if error is not None:
+                if not guard.still_valid(conn):
+                    raise StaleInstall()
                 reason = str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
-                store_error(conn, inst.tenant_id, inst.id, reason, headers=hdrs, body=body)
+                store_error(conn, tenant_id, inst_id, reason, headers=hdrs, body=body)
                 stored = 0
             else:
-                stored = len(store_events(conn, inst.tenant_id, inst.id, events, headers=hdrs, body=body))
+                stored = len(store_events(conn, tenant_id, inst_id, events, headers=hdrs, body=body, guard=guard))
+                if stored:
+                    touch_last_event(platform, conn, tenant_id, inst_id)
+    except StaleInstall:
+        return None if cached else unavailable()  # changed while we stored: the sender retries
     except DB_DOWN + (DBAPIError,) as e:
-        log.warning("webhook for install %s: database unavailable: %s", inst.id, e)
+        log.warning("webhook for install %s: database unavailable: %s", inst_id, e)
         return unavailable()
     except Exception:  # noqa: BLE001 - not stored: the sender must retry
-        log.exception("webhook for install %s could not be stored", inst.id)
+        log.exception("webhook for install %s could not be stored", inst_id)
         return unavailable()
     if error is not None:
         try:

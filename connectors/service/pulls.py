@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -21,13 +22,19 @@ from zhongshu.runtime.models import ConnectorInstall
 
 from . import keys
 from .installs import connector_for, pull_interval
-from .intake import store_error, store_events
+from .intake import store_error, store_events, touch_last_event
 
 log = logging.getLogger("zhongshu.connectors.pulls")
 
 #: how often the scheduler calls run_pulls (each install still has its own interval)
 TICK_SECONDS = 60
 MAX_PAGES_PER_RUN = 100
+#: longest reason kept in connector_installs.last_pull_error
+MAX_REASON = 300
+MASK = "••••••"
+#: query parameters and header-like words whose values are secrets in any error text
+SECRET_PARAM = re.compile(r"(?i)\b(access_token|refresh_token|token|sign|signature|key|secret|app_secret|password|"
+                          r"authorization|x-shopify-access-token)(\s*[=:]\s*)(bearer\s+)?([^\s&,;'\"]+)")
 
 
 class _CapturePage:
@@ -57,6 +64,38 @@ def _claim(platform, inst_id: int, tenant_id: int, seen: datetime | None, now: d
         return res.rowcount == 1
 
 
+def _secret_values(value) -> list[str]:
+    if isinstance(value, str):
+        return [value] if len(value) >= 4 else []
+    if isinstance(value, dict):
+        return [v for x in value.values() for v in _secret_values(x)]
+    if isinstance(value, (list, tuple)):
+        return [v for x in value for v in _secret_values(x)]
+    return []
+
+
+def short_reason(error: str, credentials: dict | None = None) -> str:
+    """An error text fit for the admin list: the install's credential values and anything that
+    looks like a token/signature parameter masked, cut to MAX_REASON characters."""
+    text = str(error)
+    for secret in sorted(_secret_values(credentials or {}), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) or "") + MASK, text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
+def _record_outcome(platform, tenant_id: int, install_id: int, error: str | None) -> None:
+    """last_pull_error: the short reason of a failed pull, cleared by a successful one."""
+    try:
+        with platform.tenant_session(tenant_id, write=True) as s:
+            t = ConnectorInstall.__table__
+            s.connection().execute(update(t).where(t.c.id == install_id, t.c.tenant_id == tenant_id)
+                                   .values(last_pull_error=error))
+    except Exception:  # noqa: BLE001 - the status line must not break the pull loop
+        log.exception("could not record the pull outcome of install %s", install_id)
+
+
 def pull_install(platform, inst: ConnectorInstall, *, max_pages: int = MAX_PAGES_PER_RUN) -> dict:
     """Pull one install now (no interval check). Returns a summary; connector errors are
     reported in it, not raised (the cursor keeps what was stored)."""
@@ -66,7 +105,8 @@ def pull_install(platform, inst: ConnectorInstall, *, max_pages: int = MAX_PAGES
         connector = connector_for(platform, inst.connector)
         credentials = keys.cipher(platform).decrypt(inst.credentials) if inst.credentials else {}
     except (UnknownConnector, DecryptionError) as e:
-        summary["error"] = str(e)
+        summary["error"] = short_reason(str(e))
+        _record_outcome(platform, inst.tenant_id, inst.id, summary["error"])
         return summary
     wrapped = _CapturePage(connector)
     tenant_id, install_id = inst.tenant_id, inst.id
@@ -82,6 +122,8 @@ def pull_install(platform, inst: ConnectorInstall, *, max_pages: int = MAX_PAGES
             t = ConnectorInstall.__table__
             conn.execute(update(t).where(t.c.id == install_id, t.c.tenant_id == tenant_id)
                          .values(cursor=next_cursor))
+            if new:
+                touch_last_event(platform, conn, tenant_id, install_id)
         summary["pages"] += 1
         summary["events"] += len(events)
         summary["new"] += len(new)
@@ -90,11 +132,12 @@ def pull_install(platform, inst: ConnectorInstall, *, max_pages: int = MAX_PAGES
     try:
         pull_pages(wrapped, inst.config or {}, credentials, inst.cursor, store, max_pages=max_pages)
     except ConnectorError as e:
-        summary["error"] = f"{type(e).__name__}: {e}"
-        log.warning("pull %s/%s stopped: %s", tenant_id, inst.api_name, e)
+        summary["error"] = short_reason(f"{type(e).__name__}: {e}", credentials)
+        log.warning("pull %s/%s stopped: %s", tenant_id, inst.api_name, summary["error"])
     except Exception as e:  # noqa: BLE001 - one broken install must not stop the others
-        summary["error"] = f"{type(e).__name__}: {e}"
+        summary["error"] = short_reason(f"{type(e).__name__}: {e}", credentials)
         log.exception("pull %s/%s crashed", tenant_id, inst.api_name)
+    _record_outcome(platform, tenant_id, install_id, summary["error"])
     return summary
 
 

@@ -22,7 +22,7 @@ from zhongshu.platform.models import utcnow
 from zhongshu.runtime.models import ConnectorInstall, InboxEvent
 
 from . import installs as svc
-from .intake import HookResult, handle_webhook, inbox_json, retry_inbox, webhook_max_bytes
+from .intake import HookResult, forget_hook, handle_webhook, inbox_json, retry_inbox, webhook_max_bytes
 
 INBOX_STATUSES = ("received", "processed", "duplicate", "error")
 
@@ -59,7 +59,8 @@ def create_connector_install():
     """Install a connector for the tenant (admin)."""
     require_role("admin")
     inst = svc.create_install(platform(), g.db, body_object())
-    return ok({"install": _install_json(inst)}, 201)
+    rules = svc.recheck_rules(platform(), g.db, inst.api_name)
+    return ok({"install": _install_json(inst), "rules": rules}, 201)
 
 
 @api.get("/tenants/<tenant>/connectors/<api_name>")
@@ -74,7 +75,9 @@ def update_connector_install(api_name):
     """Change config/credentials (merged), enable/disable, rotate the webhook token (admin)."""
     require_role("admin")
     inst = svc.update_install(platform(), g.db, svc.get_install(g.db, api_name), body_object())
-    return ok({"install": _install_json(inst)})
+    forget_hook(platform(), None)  # this process reads the install again at the next webhook
+    rules = svc.recheck_rules(platform(), g.db, inst.api_name)
+    return ok({"install": _install_json(inst), "rules": rules})
 
 
 @api.delete("/tenants/<tenant>/connectors/<api_name>")
@@ -82,6 +85,7 @@ def delete_connector_install(api_name):
     """Remove an install (admin). Its inbox entries stay for review."""
     require_role("admin")
     g.db.delete(svc.get_install(g.db, api_name))
+    forget_hook(platform(), None)
     return ok({"ok": True})
 
 
@@ -195,8 +199,14 @@ def _document() -> None:
         "id": I, "connector": S, "api_name": S, "enabled": B, "available": B, "version": {"type": ["string", "null"]},
         "config": obj, "credentials": {"type": ["object", "null"], "description": "Redacted: secrets are shown as ••••••"},
         "webhook_url": {"type": ["string", "null"]}, "supports_webhook": B, "supports_pull": B,
-        "cursor": {}, "last_pull_at": {"type": ["string", "null"]}, "last_test": {"type": ["object", "null"]},
-        "created_at": S}}
+        "cursor": {}, "last_pull_at": {"type": ["string", "null"]},
+        "last_pull_error": {"type": ["string", "null"], "description": "Why the last scheduled pull failed; null after a successful one"},
+        "last_event_at": {"type": ["string", "null"], "description": "When an inbound event was last accepted (to the second)"},
+        "last_test": {"type": ["object", "null"]}, "created_at": S}}
+    rules = {"type": "object", "description": "Rules left off for this connector, re-checked after the save",
+             "properties": {"enabled": {"type": "array", "items": S},
+                            "still_off": {"type": "array", "items": {"type": "object", "properties": {
+                                "rule": S, "reason": S}}}}}
     entry = {"type": "object", "properties": {
         "id": I, "install_id": {"type": ["integer", "null"]}, "status": {"enum": list(INBOX_STATUSES)},
         "error": {"type": ["string", "null"]}, "event_type": {"type": ["string", "null"]},
@@ -230,16 +240,18 @@ def _document() -> None:
             "summary": "Install a connector (admin)", "tags": tags, "status": 201, "body": body,
             "description": "config and credentials are validated against the manifest's schemas (400 with JSON "
                            "pointers such as `/config/shop_domain`); credentials are encrypted at rest and never "
-                           "returned; the response has the install's `webhook_url`.",
-            "response": {"type": "object", "properties": {"install": install}}},
+                           "returned; the response has the install's `webhook_url`. Rules left off because "
+                           "this connector was missing are re-checked (`rules`).",
+            "response": {"type": "object", "properties": {"install": install, "rules": rules}}},
         "api_v1.get_connector_install": {"summary": "One connector install (admin)", "tags": tags,
                                          "response": {"type": "object", "properties": {"install": install}}},
         "api_v1.update_connector_install": {
             "summary": "Change a connector install (admin)", "tags": tags, "body": patch,
             "description": "config keys are merged (null removes one); credentials are merged too: an omitted or "
                            "masked (••••••) secret keeps the stored value; `enabled` switches the install; "
-                           "`rotate_webhook_token: true` issues a new webhook URL.",
-            "response": {"type": "object", "properties": {"install": install}}},
+                           "`rotate_webhook_token: true` issues a new webhook URL. Rules left off because this "
+                           "connector was missing are re-checked (`rules`).",
+            "response": {"type": "object", "properties": {"install": install, "rules": rules}}},
         "api_v1.delete_connector_install": {"summary": "Remove a connector install (admin)", "tags": tags,
                                             "response": {"type": "object", "properties": {"ok": B}}},
         "api_v1.test_connector_install": {

@@ -1,12 +1,16 @@
 """Apps, tables, fields, views and dashboards; JSON Schemas and field types."""
 from __future__ import annotations
 
+import copy
+
 from flask import g, request
 from sqlalchemy import select
 
 from .. import fields as ft
 from ..errors import NotFound
+from ..fields.base import FilterError
 from ..models import App, Dashboard, Field, UserTable, View
+from ..storage.query import Compiler, substitute_user
 from ..storage.schema import TableSchema
 from ..validation import all_schema_names, schema
 from .base import api, body_object, metadata, ok, records, require_role
@@ -22,14 +26,22 @@ def field_json(spec) -> dict:
     return d
 
 
-def table_json(s: TableSchema, *, hidden: set | None = None) -> dict:
+def table_json(s: TableSchema, *, hidden: set | None = None, permissions: bool = True) -> dict:
+    """``permissions=False`` leaves out the permissions document: it says what every role
+    may see, so roles below builder only learn what their records show them."""
     hidden = hidden or set()
     return {
         "id": s.id, "api_name": s.api_name, "schema_version": s.schema_version,
-        **{k: v for k, v in s.definition.items() if k != "api_name"},
+        **{k: v for k, v in s.definition.items() if k != "api_name" and (permissions or k != "permissions")},
         "parent_table": s.parent_table_id,
         "fields": [field_json(f) for f in s.fields.values() if f.api_name not in hidden],
     }
+
+
+def defines() -> bool:
+    """Builders and above see definitions whole; lower roles see them trimmed to what
+    they may read (no permissions, no hidden fields, no tables they cannot read)."""
+    return g.actor.at_least("builder")
 
 
 # -- schemas and types (public) -----------------------------------------------------------
@@ -78,7 +90,7 @@ def list_tables():
         s = recs.schema(row.id)
         acc = recs.access(s)
         if acc.read:
-            out.append(table_json(s, hidden=acc.hidden))
+            out.append(table_json(s, hidden=acc.hidden, permissions=defines()))
     return ok({"tables": out})
 
 
@@ -95,7 +107,7 @@ def get_table(table):
     s = recs.schema(table)
     acc = recs.access(s)
     acc.require_read(s)
-    return ok({"table": table_json(s, hidden=acc.hidden)})
+    return ok({"table": table_json(s, hidden=acc.hidden, permissions=defines())})
 
 
 @api.patch("/tenants/<tenant>/tables/<table>")
@@ -175,8 +187,45 @@ def restore_field(table, field_id):
 
 # -- views --------------------------------------------------------------------------------
 
-def view_json(v: View) -> dict:
-    return {"id": v.id, "table_id": v.table_id, **v.definition}
+def view_json(v: View, schema: TableSchema | None = None) -> dict:
+    """A view; given its table's ``schema``, trimmed for roles below builder."""
+    d = {"id": v.id, "table_id": v.table_id, **copy.deepcopy(v.definition)}
+    return d if schema is None or defines() else _trimmed_view(d, schema)
+
+
+def _trimmed_view(d: dict, schema: TableSchema) -> dict:
+    """Without the fields hidden from the caller (columns, grouping, sorts, cards), and
+    without a filter that names one: its conditions and values are the builder's, not
+    something the role may read. (Such a view's records answer 400 for the role anyway.)"""
+    recs = records()
+    hidden = recs.access(schema).hidden
+    shown = lambda name: name.split(".")[0] not in hidden  # noqa: E731
+    for key in ("fields", "group_by"):
+        if isinstance(d.get(key), list):
+            d[key] = [f for f in d[key] if shown(f)]
+    if isinstance(d.get("sorts"), list):
+        d["sorts"] = [x for x in d["sorts"] if shown(x.get("field", ""))]
+    if isinstance(d.get("kanban"), dict) and isinstance(d["kanban"].get("card_fields"), list):
+        d["kanban"]["card_fields"] = [f for f in d["kanban"]["card_fields"] if shown(f)]
+    if d.get("filter") is not None and not _readable_filter(recs, schema, d["filter"]):
+        del d["filter"]
+    return d
+
+
+def _readable_filter(recs, schema: TableSchema, flt) -> bool:
+    """True when the filter names only what the caller may read: no field hidden from them
+    and no path into a table they cannot read (compiled as the records API compiles it)."""
+    def readable(ref) -> TableSchema:
+        s = recs.schema(ref)
+        if not recs.access(s).read:
+            raise FilterError(f"table {s.api_name} cannot be read", f"无权查看表 {s.api_name}")
+        return s
+
+    try:
+        Compiler(readable, recs.ctx, hidden=lambda s: recs.access(s).hidden).where(schema, substitute_user(flt, recs.ctx))
+        return True
+    except FilterError:
+        return False
 
 
 def visible_view(v: View) -> bool:
@@ -184,11 +233,20 @@ def visible_view(v: View) -> bool:
     return not roles or g.actor.role in roles or g.actor.at_least("admin")
 
 
+def _readable_table(table) -> TableSchema:
+    """The table, when the caller may read it (builders always see its definitions)."""
+    recs = records()
+    s = recs.schema(table)
+    if not defines():
+        recs.access(s).require_read(s)
+    return s
+
+
 @api.get("/tenants/<tenant>/tables/<table>/views")
 def list_views(table):
-    s = records().schema(table)
+    s = _readable_table(table)
     rows = g.db.scalars(select(View).where(View.table_id == s.id).order_by(View.position, View.id))
-    return ok({"views": [view_json(v) for v in rows if visible_view(v)]})
+    return ok({"views": [view_json(v, s) for v in rows if visible_view(v)]})
 
 
 @api.post("/tenants/<tenant>/tables/<table>/views")
@@ -198,9 +256,8 @@ def create_view(table):
 
 
 def _view(table, view) -> tuple[TableSchema, View]:
-    md = metadata()
-    s = md.schema(table)
-    v = md.view_row(s, view)
+    s = _readable_table(table)
+    v = metadata().view_row(s, view)
     if not visible_view(v):
         raise NotFound(f"view '{view}'", f"视图 '{view}'")
     return s, v
@@ -208,7 +265,8 @@ def _view(table, view) -> tuple[TableSchema, View]:
 
 @api.get("/tenants/<tenant>/tables/<table>/views/<view>")
 def get_view(table, view):
-    return ok({"view": view_json(_view(table, view)[1])})
+    s, v = _view(table, view)
+    return ok({"view": view_json(v, s)})
 
 
 @api.patch("/tenants/<tenant>/tables/<table>/views/<view>")
@@ -228,8 +286,29 @@ def delete_view(table, view):
 
 # -- dashboards ---------------------------------------------------------------------------
 
-def dashboard_json(d: Dashboard) -> dict:
-    return {"id": d.id, **d.definition}
+def dashboard_json(d: Dashboard, *, trim: bool = False) -> dict:
+    """A dashboard; with ``trim`` (roles below builder) only the widgets the caller can
+    compute — a widget on a table they cannot read, or naming a field hidden from them,
+    is left out, definition and numbers alike."""
+    out = {"id": d.id, **d.definition}
+    if trim and not defines():
+        recs = records()
+        out["widgets"] = [w for w in d.definition.get("widgets", []) if _readable_widget(recs, w)]
+    return out
+
+
+def _readable_widget(recs, w: dict) -> bool:
+    try:
+        s = recs.schema(w["table"])
+    except NotFound:
+        return False
+    acc = recs.access(s)
+    if not acc.read:
+        return False
+    named = [g_["field"] for g_ in w.get("group_by", [])] + [m["field"] for m in w.get("metrics", []) if "field" in m]
+    if any(f in acc.hidden for f in named):
+        return False
+    return w.get("filter") is None or _readable_filter(recs, s, w["filter"])
 
 
 def _dashboard(ref) -> Dashboard:
@@ -243,7 +322,7 @@ def _dashboard(ref) -> Dashboard:
 
 @api.get("/tenants/<tenant>/dashboards")
 def list_dashboards():
-    return ok({"dashboards": [dashboard_json(d) for d in g.db.scalars(select(Dashboard).order_by(Dashboard.id))]})
+    return ok({"dashboards": [dashboard_json(d, trim=True) for d in g.db.scalars(select(Dashboard).order_by(Dashboard.id))]})
 
 
 @api.post("/tenants/<tenant>/dashboards")
@@ -254,7 +333,7 @@ def create_dashboard():
 
 @api.get("/tenants/<tenant>/dashboards/<ref>")
 def get_dashboard(ref):
-    return ok({"dashboard": dashboard_json(_dashboard(ref))})
+    return ok({"dashboard": dashboard_json(_dashboard(ref), trim=True)})
 
 
 @api.patch("/tenants/<tenant>/dashboards/<ref>")
@@ -285,7 +364,7 @@ def dashboard_data(ref):
     d = _dashboard(ref)
     recs = records()
     out = []
-    for w in d.definition.get("widgets", []):
+    for w in dashboard_json(d, trim=True)["widgets"]:
         schema_ = recs.schema(w["table"])
         flt = w.get("filter")
         if w.get("view"):

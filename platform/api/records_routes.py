@@ -89,23 +89,24 @@ def query_records(table):
 @api.get("/tenants/<tenant>/tables/<table>/views/<view>/records")
 def view_records(table, view):
     """A view's records: its filter AND the caller's extra filter, its sorts unless overridden."""
-    from .meta_routes import _view
+    from .meta_routes import _view, view_json
 
     schema, v = _view(table, view)
+    shown = {k: x for k, x in view_json(v, schema).items() if k != "table_id"}  # columns and sorts the caller may see
     q = _query_from_args()
-    vf = v.definition.get("filter")
+    vf = v.definition.get("filter")  # applied as saved, even where the caller is shown less
     if vf and q.filter:
         q.filter = {"and": [vf, q.filter]}
     elif vf:
         q.filter = vf
     if not q.sorts:
-        q.sorts = v.definition.get("sorts", [])
-    if q.fields is None and v.definition.get("fields"):
-        q.fields = v.definition["fields"]
+        q.sorts = shown.get("sorts", [])
+    if q.fields is None and shown.get("fields"):
+        q.fields = shown["fields"]
     recs = records()
     page = recs.list(schema, q, count=request.args.get("count") in ("1", "true"),
                      with_children=request.args.get("expand") in ("1", "true", "all"))
-    page["view"] = {"id": v.id, **v.definition}
+    page["view"] = shown
     return ok(page)
 
 

@@ -460,7 +460,8 @@ def install_template(platform, tenant_id: int, path_or_bundle, *, actor_user_id:
 
 
 def recheck_connector_rules(platform, session, tenant: Tenant) -> list[str]:
-    """Switches on the rules that were left off for a connector that is now configured."""
+    """Switches on the rules that were left off for a connector that is now configured; the
+    others keep a reason that says what is missing now (e.g. configured but disabled)."""
     from zhongshu.runtime.models import Rule
 
     t = Template({"name": "recheck", "version": "0.0.0", "label": "recheck", "connectors": []}, {})
@@ -469,8 +470,13 @@ def recheck_connector_rules(platform, session, tenant: Tenant) -> list[str]:
     inst = Installer(platform, session, tenant, t)
     enabled = []
     for r in session.scalars(select(Rule).where(Rule.enabled.is_(False))):
-        if (r.disabled_reason or "").startswith("connector ") and inst.connector_block(r.definition) is None:
+        if not (r.disabled_reason or "").startswith("connector "):
+            continue
+        reason = inst.connector_block(r.definition)
+        if reason is None:
             r.enabled, r.disabled_reason = True, None
             enabled.append(r.api_name)
+        elif reason != r.disabled_reason:
+            r.disabled_reason = reason
     session.flush()
     return enabled

@@ -59,6 +59,7 @@ def save_rule(session, recs, definition: dict, existing: Rule | None = None, *, 
 
 @api.get("/tenants/<tenant>/rules")
 def list_rules():
+    require_role("builder")  # definitions and run logs name fields, values and connectors of every table
     q = select(Rule).order_by(Rule.table_id, Rule.position, Rule.id)
     table = request.args.get("table")
     if table:
@@ -77,6 +78,7 @@ def create_rule():
 
 @api.get("/tenants/<tenant>/rules/<ref>")
 def get_rule(ref):
+    require_role("builder")
     return ok({"rule": rule_json(_rule(ref))})
 
 
@@ -135,6 +137,7 @@ def _runs_json(rows) -> list[dict]:
 
 @api.get("/tenants/<tenant>/rules/<ref>/runs")
 def rule_runs(ref):
+    require_role("builder")
     r = _rule(ref)
     limit = int_arg("limit", 100, 1, 1000)
     q = select(RuleRun).where(RuleRun.rule_id == r.id).order_by(RuleRun.id.desc()).limit(limit)

@@ -22,18 +22,18 @@ def describe() -> None:
     oa.PATH_DOCS.setdefault("approval_id", "The approval's id.")
     oa.PATH_DOCS.setdefault("slug", "The public page's slug.")
     oa.OPERATIONS.update({
-        "api_v1.list_rules": {"summary": "Rules of the tenant (optionally ?table=)", "tags": rules,
+        "api_v1.list_rules": {"summary": "Rules of the tenant (builder; optionally ?table=)", "tags": rules,
                               "response": {"type": "object", "properties": {"rules": {"type": "array", "items": O}}}},
         "api_v1.create_rule": {"summary": "Create a rule (builder)", "tags": rules, "body": rule_ref, "response": rule_out, "status": 201,
                                "description": "Checked when saved: schema, fields, expressions (with positions) and templates. "
                                               "See docs/rules.md."},
-        "api_v1.get_rule": {"summary": "One rule", "tags": rules, "response": rule_out},
+        "api_v1.get_rule": {"summary": "One rule (builder)", "tags": rules, "response": rule_out},
         "api_v1.update_rule": {"summary": "Change a rule, or switch it on/off with {\"enabled\": false}", "tags": rules,
                                "body": {"type": "object", "minProperties": 1}, "response": rule_out},
         "api_v1.delete_rule": {"summary": "Delete a rule (builder)", "tags": rules, "response": {"type": "object"}},
         "api_v1.dry_run_rule": {"summary": "What the rule would do for a record; nothing is kept", "tags": rules,
                                 "body": {"type": "object", "properties": {"record_id": I}}, "response": outcome},
-        "api_v1.rule_runs": {"summary": "The rule's run log, newest first", "tags": rules, "query": ["limit", "before"], "response": runs},
+        "api_v1.rule_runs": {"summary": "The rule's run log, newest first (builder)", "tags": rules, "query": ["limit", "before"], "response": runs},
         "api_v1.record_runs": {"summary": "Rule runs of one record", "tags": rules, "query": ["limit"], "response": runs},
         "api_v1.press_button": {"summary": "Run a button rule on a record", "tags": rules, "response": outcome},
         "api_v1.submit_form": {"summary": "Submit a form view: creates the record and runs form rules", "tags": rules,

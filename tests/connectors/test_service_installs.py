@@ -252,3 +252,52 @@ def test_webhook_url_uses_the_public_url_when_configured(owner, platform):
     platform.config["PUBLIC_URL"] = "https://hub.example.com/"
     inst = make_webhook(owner)
     assert inst["webhook_url"].startswith("https://hub.example.com/api/v1/hooks/")
+
+
+# -- rules left off for a missing connector are re-checked when an install is saved -----------
+
+SHOP_TEMPLATE = __import__("pathlib").Path(__file__).parents[1] / "platform" / "template_fixtures" / "shop"
+DINGTALK = {"connector": "dingtalk", "api_name": "dingtalk_ops",
+            "credentials": {"webhook_url": "https://oapi.dingtalk.com/robot/send?access_token=t"}}
+
+
+def _queued_actions(platform):
+    from zhongshu.runtime.models import OutboxJob
+
+    with platform.tenant_session(None) as s:
+        return [j.payload["install"] for j in s.scalars(select(OutboxJob).where(OutboxJob.kind == "connector.action"))]
+
+
+def test_saving_an_install_switches_on_the_rules_that_waited_for_it(owner, platform):
+    from zhongshu.platform.templates_engine import install_template
+
+    report = install_template(platform, platform.tenant_by_slug("acme").id, SHOP_TEMPLATE)
+    assert report["disabled_rules"][0]["reason"] == "connector dingtalk_ops not configured"
+
+    # configured but switched off: the rule stays off and now says why
+    out = owner.ok(owner.post("/connectors", json={**DINGTALK, "enabled": False}), 201)
+    assert out["rules"] == {"enabled": [], "still_off": [
+        {"rule": "big_order", "reason": "connector dingtalk_ops is disabled"}]}
+    rule = owner.ok(owner.get("/rules/big_order"))["rule"]
+    assert (rule["enabled"], rule["disabled_reason"]) == (False, "connector dingtalk_ops is disabled")
+    owner.ok(owner.post("/tables/orders/records", json={"amount": 5000}), 201)
+    assert _queued_actions(platform) == []
+
+    # enabling the install switches the rule on, and it sends through the connector
+    out = owner.ok(owner.patch("/connectors/dingtalk_ops", json={"enabled": True}))
+    assert out["rules"] == {"enabled": ["big_order"], "still_off": []}
+    rule = owner.ok(owner.get("/rules/big_order"))["rule"]
+    assert (rule["enabled"], rule["disabled_reason"]) == (True, None)
+    owner.ok(owner.post("/tables/orders/records", json={"amount": 5000}), 201)
+    assert _queued_actions(platform) == ["dingtalk_ops"]
+
+
+def test_a_rule_switched_off_by_hand_stays_off_when_its_connector_is_installed(owner, platform):
+    from zhongshu.platform.templates_engine import install_template
+
+    install_template(platform, platform.tenant_by_slug("acme").id, SHOP_TEMPLATE)
+    owner.ok(owner.patch("/rules/big_order", json={"enabled": True}))   # the builder takes it over...
+    owner.ok(owner.patch("/rules/big_order", json={"enabled": False}))  # ...and switches it off
+    out = owner.ok(owner.post("/connectors", json=DINGTALK), 201)
+    assert out["rules"] == {"enabled": [], "still_off": []}
+    assert owner.ok(owner.get("/rules/big_order"))["rule"]["enabled"] is False

@@ -333,17 +333,18 @@ def test_database_down_gives_503_and_the_resent_event_is_then_accepted(owner, pl
     finally:
         platform.Session, platform.WriteSession = good_read, good_write
         dead.dispose()
-    # the database is up again but the write fails half-way: still 503, nothing half-stored
-    real = intake.enqueue
+    # the database is up again but the transaction fails after the inbox row was written
+    # (here: recording the install's last event time): still 503, nothing half-stored
+    real = intake.touch_last_event
 
     def broken(*a, **kw):
         from sqlalchemy.exc import OperationalError
-        raise OperationalError("INSERT INTO outbox", {}, Exception("database is locked"))
-    intake.enqueue = broken
+        raise OperationalError("UPDATE connector_installs", {}, Exception("database is locked"))
+    intake.touch_last_event = broken
     try:
         assert post_generic(owner.client, generic, GENERIC_ORDER, request_id="r1").status_code == 503
     finally:
-        intake.enqueue = real
+        intake.touch_last_event = real
     assert inbox(platform) == [] and jobs(platform) == []
     assert post_generic(owner.client, generic, GENERIC_ORDER, request_id="r1").status_code == 200
     drain(platform)
@@ -483,3 +484,15 @@ def test_two_threads_processing_the_same_order_at_once_make_one_order(owner, pla
     assert errors == []
     assert sorted(r["status"] for r in results) == ["duplicate", "processed"]
     assert len(order_list(owner)) == 1
+
+
+def test_an_accepted_webhook_sets_the_install_s_last_event_time(owner, platform, generic):
+    from datetime import datetime, timedelta, timezone
+
+    assert owner.ok(owner.get("/connectors/miniapp"))["install"]["last_event_at"] is None
+    assert post_generic(owner.client, generic, GENERIC_ORDER, secret="wrong-secret").status_code == 401
+    assert owner.ok(owner.get("/connectors/miniapp"))["install"]["last_event_at"] is None  # not accepted
+    assert post_generic(owner.client, generic, GENERIC_ORDER).status_code == 200
+    at = owner.ok(owner.get("/connectors/miniapp"))["install"]["last_event_at"]
+    seen = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    assert abs(datetime.now(timezone.utc) - seen) < timedelta(minutes=5)

@@ -268,3 +268,31 @@ def test_intake_module_exposes_the_handler_kinds():
     from zhongshu.runtime.outbox import HANDLERS
     assert HANDLERS["inbox.process"] is intake.inbox_process_job
     assert HANDLERS["connector.action"] is connector_action_job
+
+
+def test_a_failed_pull_shows_a_short_reason_without_secrets_and_a_good_pull_clears_it(owner, platform, shopify, pull_install):
+    before = owner.ok(owner.get("/connectors/shopify_pull"))["install"]
+    assert before["last_pull_error"] is None and before["last_event_at"] is None
+    shopify.fake.fail_on = {2}  # page 1 is stored, page 2 fails
+    pulls.run_pulls(platform)
+    listed = owner.ok(owner.get("/connectors/shopify_pull"))["install"]
+    assert "500" in listed["last_pull_error"] and len(listed["last_pull_error"]) <= pulls.MAX_REASON
+    assert listed["last_event_at"] is not None  # the events of page 1 were accepted
+    [summary] = pulls.run_pulls(platform, force=True)
+    assert summary["error"] is None
+    assert owner.ok(owner.get("/connectors"))["installs"][0]["last_pull_error"] is None
+
+
+def test_a_pull_error_that_echoes_the_token_is_stored_masked(owner, platform, serve):
+    def leaky(req):  # a service that repeats the credentials it was given in its error text
+        return Response(json.dumps({"errors": f"token {req.headers.get('X-Shopify-Access-Token')} is not "
+                                              f"valid for {req.url}&access_token=abc"}), 400,
+                        content_type="application/json")
+    srv = serve(leaky)
+    owner.ok(owner.post("/connectors", json={
+        "connector": "shopify", "api_name": "leaky", "config": {"shop_domain": SHOP, "base_url": srv.url},
+        "credentials": {"access_token": TOKEN}}), 201)
+    [summary] = pulls.run_pulls(platform)
+    reason = owner.ok(owner.get("/connectors/leaky"))["install"]["last_pull_error"]
+    assert reason and "400" in reason and TOKEN not in reason and "abc" not in reason
+    assert summary["error"] == reason

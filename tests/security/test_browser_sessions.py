@@ -258,3 +258,14 @@ def test_the_openapi_document_describes_the_session_endpoints(app):
         assert key in ops and not ops[key].get("x-undocumented"), key
     assert "LOGIN_MAX_ATTEMPTS_PER_ADDRESS" in ops[("/api/v1/auth/login", "post")]["description"]
 
+
+
+def test_sessions_long_expired_are_deleted_at_the_next_login(app, platform, owner):
+    recent = login(app, "owner@acme.test", "owner-password")
+    old, recent_row = _rows(platform)
+    _set_session(platform, old.id, expires_at=utcnow() - timedelta(days=31))
+    _set_session(platform, recent_row.id, expires_at=utcnow() - timedelta(days=1))
+    login(app, "owner@acme.test", "owner-password")
+    ids = [r.id for r in _rows(platform)]
+    assert old.id not in ids and recent_row.id in ids and len(ids) == 2
+    assert recent.get("~/auth/me").status_code == 401

@@ -104,7 +104,8 @@ export const AdminScreen = {
           <table class="list"><thead><tr><th>${t('admin.name')}</th><th>${t('admin.connector')}</th><th>${t('admin.status')}</th><th></th></tr></thead>
             <tbody>${s.installs.map((i) => html`<tr key=${i.api_name}><td>${label(i.label, i.api_name)}</td><td>${i.connector}</td>
               <td><label class="switch"><input type="checkbox" role="switch" checked=${i.enabled} onChange=${(e) => toggleInstall(i, e.target.checked)} /> ${i.enabled ? t('admin.enabled') : t('admin.disabled')}</label>
-                ${i.last_error ? html`<div class="field-error">${i.last_error}</div>` : null}</td>
+                ${i.last_pull_error ? html`<div class="field-error" data-test="last-pull-error">${i.last_pull_error}</div>` : null}
+                ${i.last_event_at ? html`<div class="small muted">${state.lang === 'en' ? 'Last event' : '最近事件'}: ${new Date(i.last_event_at).toLocaleString()}</div>` : null}</td>
               <td><div class="row"><button type="button" onClick=${() => testInstall(i)}>${t('admin.test')}</button>
                 <button type="button" onClick=${() => configure(s.catalogue.find((c) => c.name === i.connector) || { name: i.connector }, i)}>${t('admin.configure')}</button>
                 ${i.supports_webhook ? html`<button type="button" onClick=${() => showInbox(i)}>${t('admin.inbox_errors')}</button>` : null}</div>

@@ -1,0 +1,344 @@
+#!/usr/bin/env python
+"""Benchmark: webhook intake of the generic webhook connector (HMAC-SHA256) into the inbox.
+
+For each database (PostgreSQL on 127.0.0.1:5432 in a fresh database ``zs_bench_intake``,
+and SQLite with ``--db sqlite``):
+
+1. a tenant with a plain ``orders`` table and a generic ``webhook`` install (mapping to
+   ``orders``, global id unique) is prepared in this process;
+2. **intake**: a real ``zhongshu serve`` process on 127.0.0.1 with its embedded worker
+   switched off (so only intake runs) takes ``--count`` signed order webhooks sent as fast as
+   ``--senders`` keep-alive connections can, plus ``--resend`` percent of them sent a second
+   time (same delivery id: must be acknowledged and not stored twice). Bodies and HMACs are
+   made before the clock starts. Figures: accepted/s, p50/p95/max latency;
+3. **processing**: the server is stopped and ``zhongshu worker`` maps the inbox to orders:
+   processed orders/s;
+4. **proof**: inbox rows and orders counted by external id — every accepted webhook is
+   exactly one inbox row and one order (nothing lost, nothing doubled).
+
+With ``--embedded-worker`` step 2 runs with the server's own worker on (the single-process
+default: intake then competes with processing for the cores) and step 3 waits for it.
+
+    .venv/bin/python bench/bench_intake.py                      # PostgreSQL, 10,000 webhooks
+    .venv/bin/python bench/bench_intake.py --db postgresql sqlite --count 3000 --json /tmp/intake.json
+    .venv/bin/python bench/bench_intake.py --server gunicorn     # 2 processes x 8 threads (deploy/gunicorn.conf.py)
+
+Only loopback is contacted. Not a test: the figures depend on what else the machine runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from bench._server import HOST, Server, free_port  # noqa: E402
+from tests.scale import cluster as cl  # noqa: E402
+
+GOAL_PER_S = 2000
+DB_NAME = "zs_bench_intake"
+WARMUP = 200
+
+
+def pct(values, q):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def order_body(i: int, prefix: str) -> dict:
+    total = round(59 + (i * 37) % 900 + 0.9, 2)
+    return {"id": f"{prefix}{i:07d}", "event": "order.created", "total": str(total), "status": "待付款",
+            "receiver": {"name": "张三", "phone": "13800000000", "address": "上海市浦东新区世纪大道 100 号"},
+            "items": [{"sku": f"SKU-{i % 50:03d}", "qty": 1 + i % 3, "price": str(total)}]}
+
+
+def signed_requests(count: int, resend_pct: float, prefix: str = "WH") -> list[tuple[str, bytes, dict]]:
+    """(external id, body, headers) for every request, signed now, resends spread through."""
+    out = []
+    for i in range(count):
+        body = order_body(i, prefix)
+        raw, headers = cl.signed(body)
+        headers["X-Request-Id"] = f"delivery-{body['id']}"  # the same delivery re-sent keeps its id
+        out.append((body["id"], raw, headers))
+    step = int(100 / resend_pct) if resend_pct > 0 else 0
+    if step:
+        for j in range(0, count, step):
+            out.insert(min(len(out), j * 2 + step), out[j])  # a re-send a little later
+    return out
+
+
+class Sender(threading.Thread):
+    """One keep-alive connection sending its share of the requests back to back."""
+
+    def __init__(self, port: int, hook: str, requests: list, start: threading.Event):
+        super().__init__(daemon=True)
+        self.port, self.hook, self.requests, self.start_evt = port, hook, requests, start
+        self.lat: list[float] = []
+        self.statuses: dict[int, int] = {}
+        self.accepted: list[str] = []
+        self.errors: list[str] = []
+
+    def run(self):
+        h = cl.Http(HOST, self.port)
+        self.start_evt.wait()
+        for ext, raw, headers in self.requests:
+            t0 = time.perf_counter()
+            try:
+                status, _, body = h.request("POST", self.hook, raw, headers)
+            except OSError as e:  # connection refused / reset: counted, not accepted
+                status, body = 0, str(e)
+            self.lat.append(time.perf_counter() - t0)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status in (200, 202):
+                self.accepted.append(ext)
+            elif len(self.errors) < 5:
+                self.errors.append(f"{status}: {str(body)[:200]}")
+        h.close()
+
+
+def run_burst(port: int, hook: str, reqs: list, senders: int) -> dict:
+    start = threading.Event()
+    threads = [Sender(port, hook, reqs[i::senders], start) for i in range(senders)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    start.set()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    lat = [x for t in threads for x in t.lat]
+    statuses: dict[int, int] = {}
+    for t in threads:
+        for k, v in t.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    accepted = sum(v for k, v in statuses.items() if k in (200, 202))
+    return {"requests": len(reqs), "seconds": round(seconds, 3), "accepted": accepted,
+            "accepted_per_s": round(accepted / seconds, 1), "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "p50_ms": round(pct(lat, .5) * 1000, 2), "p95_ms": round(pct(lat, .95) * 1000, 2),
+            "max_ms": round(max(lat) * 1000, 2), "accepted_ids": {e for t in threads for e in t.accepted},
+            "errors": [e for t in threads for e in t.errors][:5]}
+
+
+def inbox_counts(engine) -> dict:
+    with engine.connect() as c:
+        return dict(c.execute(text("select status, count(*) from inbox group by status")).all())
+
+
+def wait_processed(engine, expected: int, timeout: float) -> float | None:
+    """Seconds until no inbox row is ``received`` and ``expected`` rows exist; None on timeout."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        counts = inbox_counts(engine)
+        if not counts.get("received") and sum(counts.values()) >= expected:
+            return time.perf_counter() - t0
+        time.sleep(0.1)
+    return None
+
+
+def proof(engine, accepted_ids: set[str]) -> dict:
+    """Every accepted external id is exactly one inbox row and one order."""
+    with engine.connect() as c:
+        inbox = dict(c.execute(text("select external_id, count(*) from inbox where external_id like 'WH%' "
+                                    "group by external_id")).all())
+        table_id = c.execute(text("select id from user_tables where api_name = 'orders' and deleted_at is null")).scalar()
+        col = c.execute(text("select coalesce(physical, 'f_' || id) from fields where table_id = :t "
+                             "and api_name = 'external_id' and deleted_at is null"), {"t": table_id}).scalar()
+        orders = dict(c.execute(text(f'select "{col}", count(*) from "t_{table_id}" where "{col}" like \'WH%\' '
+                                     f'and deleted_at is null group by "{col}"')).all())
+    lost_inbox = sorted(accepted_ids - set(inbox))
+    doubled_inbox = sorted(k for k, v in inbox.items() if v > 1)
+    lost_orders = sorted(accepted_ids - set(orders))
+    doubled_orders = sorted(k for k, v in orders.items() if v > 1)
+    return {"accepted_ids": len(accepted_ids), "inbox_rows": sum(inbox.values()), "orders": sum(orders.values()),
+            "lost_in_inbox": len(lost_inbox), "doubled_in_inbox": len(doubled_inbox),
+            "lost_orders": len(lost_orders), "doubled_orders": len(doubled_orders),
+            "examples": (lost_inbox + doubled_inbox + lost_orders + doubled_orders)[:5],
+            "ok": not (lost_inbox or doubled_inbox or lost_orders or doubled_orders)}
+
+
+class Worker:
+    """``zhongshu worker`` (outbox worker threads) as a child process, stopped by its pid."""
+
+    def __init__(self, data_dir: Path, url: str, concurrency: int):
+        env = dict(os.environ, ZHONGSHU_DATA_DIR=str(data_dir), ZHONGSHU_DATABASE_URL=url, PYTHONUNBUFFERED="1")
+        exe = Path(sys.executable).with_name("zhongshu")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-c", "from zhongshu.platform.cli import main; main()"]
+        self.log = open(data_dir / "worker.log", "ab")
+        self.proc = subprocess.Popen(cmd + ["worker", "--concurrency", str(concurrency), "--poll", "0.05",
+                                            "--import", "zhongshu.connectors.service"],
+                                     cwd=str(ROOT), env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+class Gunicorn:
+    """The production web node (deploy/gunicorn.conf.py) on a free loopback port."""
+
+    def __init__(self, data_dir: Path, url: str, workers: int, threads: int, env: dict):
+        self.port = free_port()
+        e = dict(os.environ, ZHONGSHU_DATA_DIR=str(data_dir), ZHONGSHU_DATABASE_URL=url, PYTHONUNBUFFERED="1",
+                 ZHONGSHU_BIND=f"{HOST}:{self.port}", ZHONGSHU_WEB_WORKERS=str(workers),
+                 ZHONGSHU_WEB_THREADS=str(threads), ZHONGSHU_LOG_LEVEL="warning", **env)
+        self.log = open(data_dir / "gunicorn.log", "ab")
+        self.proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-c", "deploy/gunicorn.conf.py"],
+                                     cwd=str(ROOT), env=e, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        import socket
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {data_dir / 'gunicorn.log'}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(2)  # let every worker process import the app
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+def bench_db(db: str, args) -> dict:
+    work = Path(args.workdir) / db
+    if work.exists():
+        import shutil
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    if db == "postgresql":
+        problem = cl.pg_problem()
+        if problem:
+            return {"db": db, "skipped": f"PostgreSQL unavailable: {problem}"}
+        url = cl.create_database(DB_NAME)
+    else:
+        url = f"sqlite:///{work / 'zhongshu.db'}"
+    info = cl.prepare_tenant(url, work)
+    info["platform"].close()
+    engine = create_engine(url)
+    reqs = signed_requests(args.count, args.resend)
+    warm = signed_requests(WARMUP, 0, "WARM")  # not counted in the figures (other ids)
+    out: dict = {"db": db, "server": args.server, "senders": args.senders, "count": args.count,
+                 "resent": len(reqs) - args.count, "embedded_worker": args.embedded_worker}
+    worker_env = {"ZHONGSHU_RUN_WORKER": "1" if args.embedded_worker else "0", "ZHONGSHU_RUN_SCHEDULER": "0",
+                  "ZHONGSHU_OVERLOAD_OUTBOX_THRESHOLD": "0", "ZHONGSHU_OVERLOAD_INBOX_THRESHOLD": "0",
+                  "ZHONGSHU_SECRET_KEY": "scale-test-secret-key-0123456789"}
+    if args.server == "gunicorn":
+        srv = Gunicorn(work, url, args.web_workers, args.threads, worker_env)
+        port = srv.port
+    else:
+        srv = Server(work, url, threads=args.threads, env=worker_env).start()
+        port = srv.port
+    try:
+        run_burst(port, info["hook_path"], warm, min(args.senders, 8))  # warm-up
+        burst = run_burst(port, info["hook_path"], reqs, args.senders)
+        accepted_ids = burst.pop("accepted_ids")
+        out["intake"] = burst
+        print(f"[{db}] intake: {json.dumps(burst, ensure_ascii=False)}", flush=True)
+        if args.embedded_worker:
+            t_proc = wait_processed(engine, args.count + WARMUP, args.process_timeout)
+    finally:
+        if not args.embedded_worker:
+            srv.stop()
+    try:
+        if not args.embedded_worker:
+            w = Worker(work, url, args.worker_threads)
+            try:
+                t_proc = wait_processed(engine, args.count + WARMUP, args.process_timeout)
+            finally:
+                w.stop()
+        out["processing"] = {"seconds": None if t_proc is None else round(t_proc, 2),
+                             "orders_per_s": None if not t_proc else round((args.count + WARMUP) / t_proc, 1),
+                             "inbox": inbox_counts(engine), "timed_out": t_proc is None}
+        print(f"[{db}] processing: {json.dumps(out['processing'], ensure_ascii=False)}", flush=True)
+        out["proof"] = proof(engine, accepted_ids)
+        print(f"[{db}] proof: {json.dumps(out['proof'], ensure_ascii=False)}", flush=True)
+    finally:
+        if args.embedded_worker:
+            srv.stop()
+        engine.dispose()
+    return out
+
+
+def table(results: list[dict]) -> str:
+    rows = [("database", "accepted/s", "p50 ms", "p95 ms", "max ms", "accepted", "statuses", "orders/s", "lost", "doubled",
+             f"goal ≥ {GOAL_PER_S:,}/s")]
+    for r in results:
+        if "skipped" in r:
+            rows.append((r["db"], r["skipped"], *[""] * 9))
+            continue
+        i, p, pr = r["intake"], r["processing"], r["proof"]
+        rows.append((r["db"], f"{i['accepted_per_s']:,.0f}", f"{i['p50_ms']:.1f}", f"{i['p95_ms']:.1f}", f"{i['max_ms']:.0f}",
+                     str(i["accepted"]), " ".join(f"{k}×{v}" for k, v in i["statuses"].items()),
+                     "-" if p["orders_per_s"] is None else f"{p['orders_per_s']:,.0f}",
+                     str(pr["lost_in_inbox"] + pr["lost_orders"]), str(pr["doubled_in_inbox"] + pr["doubled_orders"]),
+                     "met" if i["accepted_per_s"] >= GOAL_PER_S else "missed"))
+    widths = [max(len(str(row[k])) for row in rows) for k in range(len(rows[0]))]
+    lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", nargs="+", choices=["postgresql", "sqlite"], default=["postgresql"])
+    ap.add_argument("--count", type=int, default=10000, help="distinct webhooks (orders) to send")
+    ap.add_argument("--resend", type=float, default=2.0, help="percent of them sent a second time")
+    ap.add_argument("--senders", type=int, default=16, help="concurrent keep-alive client connections")
+    ap.add_argument("--server", choices=["serve", "gunicorn"], default="serve",
+                    help="zhongshu serve (waitress, one process) or gunicorn (deploy/gunicorn.conf.py)")
+    ap.add_argument("--threads", type=int, default=16, help="server threads (per process)")
+    ap.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
+    ap.add_argument("--worker-threads", type=int, default=2, help="threads of the processing worker")
+    ap.add_argument("--embedded-worker", action="store_true",
+                    help="run intake with the server's own worker processing at the same time")
+    ap.add_argument("--process-timeout", type=float, default=900)
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "zs_bench_intake"))
+    ap.add_argument("--json", help="write the figures to this file")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("ZHONGSHU_ARGON2_PROFILE", "test")
+
+    results = []
+    for db in args.db:
+        results.append(bench_db(db, args))
+    print()
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"goal_accepted_per_s": GOAL_PER_S, "results": results},
+                                              ensure_ascii=False, indent=1), "utf-8")
+    failed = [r for r in results if "proof" in r and not r["proof"]["ok"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
