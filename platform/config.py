@@ -25,12 +25,14 @@ DEFAULTS = {
     "LOGIN_MAX_ATTEMPTS": 10,  # per 15 minutes, per account+address
     "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": 50,  # per 15 minutes, per address across all accounts
     "RUN_LOG_RETENTION_DAYS": 30,
+    "AUTO_INDEX": True,  # build indexes for ad-hoc query shapes that repeat (storage/advisor.py)
+    "AUTO_INDEX_MIN_ROWS": 20000,  # ...on tables at least this large
     "PUBLIC_URL": "",  # how users reach this instance (links in messages, webhook URLs); default: the request's host
 }
 
 ENV_PREFIX = "ZHONGSHU_"
-_BOOLS = {"SESSION_COOKIE_SECURE", "RUN_WORKER", "RUN_SCHEDULER"}
-_INTS = {"MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "RUN_LOG_RETENTION_DAYS"}
+_BOOLS = {"SESSION_COOKIE_SECURE", "RUN_WORKER", "RUN_SCHEDULER", "AUTO_INDEX"}
+_INTS = {"AUTO_INDEX_MIN_ROWS", "MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "RUN_LOG_RETENTION_DAYS"}
 
 
 def _coerce(key: str, value):

@@ -35,6 +35,8 @@ class Platform:
         self.Session = make_sessionmaker(self.engine)
         self.WriteSession = make_sessionmaker(writer(self.engine))
         self.cache = SchemaCache()
+        self.cache.advisor.enabled = bool(self.config.get("AUTO_INDEX", True))
+        self.cache.advisor.min_rows = int(self.config.get("AUTO_INDEX_MIN_ROWS", 20000))
         #: The platform's clock (naive UTC). Tests replace it to make time pass.
         self.clock = lambda: datetime.now(timezone.utc).replace(tzinfo=None)
         cache = self.cache
@@ -157,6 +159,7 @@ class Platform:
             s.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role, attributes=attributes or {}))
 
     def close(self) -> None:
+        self.cache.advisor.drain(30)
         for stop in reversed(self.stoppers):
             try:
                 stop()

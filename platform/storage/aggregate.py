@@ -111,6 +111,9 @@ def aggregate(records, schema: TableSchema, spec: dict) -> dict:
                 "max": lambda: func.max(col), "count_distinct": lambda: func.count(distinct(col))}[fn]()
         mcols.append(expr.label(f"m{i}"))
         mnames.append((name, m))
+    records.cache.advisor.note_aggregate(records, schema, spec.get("filter"),
+                                         [g["field"] for g in spec.get("group_by", []) if not g.get("bucket")],
+                                         [m["field"] for m in metrics if "field" in m])
     stmt = select(*groups, *mcols).select_from(t).where(and_(*conds))
     if groups:
         stmt = stmt.group_by(*[g.element if hasattr(g, "element") else g for g in groups])

@@ -214,6 +214,7 @@ class Records:
             conds.append(comp.search(schema, q.search, access.hidden))
         where = and_(*conds)
         sort_cols = comp.sort_columns(schema, q.sorts)
+        self.cache.advisor.note_page(self, schema, q.filter, q.sorts)
         limit = max(1, min(int(q.limit or 50), MAX_PAGE))
         stmt = select(t, *[e.label(f"_s{i}") for i, (e, _) in enumerate(sort_cols)]).where(where)
         if q.cursor:

@@ -170,6 +170,10 @@ class SchemaCache:
         self._by_key: dict[tuple[int, int], TableSchema] = {}
         #: what is derived from a tenant's metadata, per metadata stamp (metagen.py)
         self.meta = MetaCache()
+        from .advisor import IndexAdvisor
+
+        #: indexes for repeated ad-hoc queries (advisor.py); the Platform configures it
+        self.advisor = IndexAdvisor()
 
     def get(self, session, row: UserTable) -> TableSchema:
         key = (row.id, row.schema_version)
