@@ -202,9 +202,12 @@ def _reaches(records, owner: TableSchema, rel: FieldSpec, changed) -> bool:
 
 def dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec]]:
     """(table, relation field) pairs whose computed fields reach ``table`` through that field;
-    computed once per transaction and table."""
-    cache = records.session.info.setdefault("zs_dependents", {})
-    key = (table.id, table.schema_version)
+    computed once per table until the tenant's metadata changes (or once per transaction
+    while it is being changed)."""
+    cache = records.cache.meta.for_tenant(records.session, records.tenant_id)
+    if cache is None:
+        cache = records.session.info.setdefault("zs_dependents", {})
+    key = ("dependents", table.id, table.schema_version)
     if key not in cache:
         cache[key] = _dependents(records, table)
     return cache[key]
