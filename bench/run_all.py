@@ -44,6 +44,7 @@ PROFILES = {
     "bench_data.py": (["--rows", "20000", "--db", "postgresql", "--reps", "100", "--single", "200"], [], "file"),
     "bench_rules.py": (["--orders", "500", "--runs", "2", "--threads", "1", "2", "--db", "postgresql"], [], "file"),
     "bench_peak.py": (["--burst", "2000", "--day", "1000"], [], "file"),
+    "bench_intake.py": (["--count", "3000", "--db", "postgresql", "sqlite"], [], "file"),
     "bench_ui.py": (["--rows", "20000", "--reps", "3", "--keep", os.path.join(tempfile.gettempdir(), "zs_ui_bench")], [],
                     "file"),
 }

@@ -341,6 +341,9 @@ class Metadata:
             self._check_removed_choices(schema, old_spec, spec, patch.get("remove_in_use", False))
         if dry_run:
             return schema
+        if new_def["api_name"] != row.api_name and (table.definition or {}).get("permissions"):
+            table.definition = {**table.definition, "permissions": permission_checks.renamed(
+                table.definition["permissions"], row.api_name, new_def["api_name"])}
         row.api_name = new_def["api_name"]
         row.type = new_def["type"]
         row.definition = new_def
@@ -430,6 +433,10 @@ class Metadata:
         if dependents:
             raise Conflict(f"fields {', '.join(dependents)} depend on {row.api_name}; delete them first",
                            message_zh=f"字段 {', '.join(dependents)} 依赖 {row.api_name},请先删除它们")
+        scoping = permission_checks.roles_scoping_on((table.definition or {}).get("permissions"), row.api_name)
+        if scoping:  # the role's every read would fail
+            raise Conflict(f"the row scope of {', '.join(scoping)} uses {row.api_name}; change the table's permissions first",
+                           message_zh=f"{', '.join(scoping)} 的行范围使用了 {row.api_name},请先修改表的权限")
         row.deleted_at = utcnow()
         self.bump(table)
         self.audit("delete", "field", row.id, {"table": table.api_name, "api_name": row.api_name})

@@ -11,6 +11,7 @@ their field and operator are checked but not the value itself.
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 from .errors import ValidationFailed, field_error
@@ -132,3 +133,43 @@ class RowScopeCheck:
             spec = schema.field(name)
             schema = self.resolve(spec.options["table"] if spec.type.name == "sub_table" else spec.options["target"])
         return schema.field(path[-1])
+
+
+def _scope_paths(node):
+    """Every condition of a filter, as (the condition dict) — for renames and deletes."""
+    if isinstance(node, list):
+        for n in node:
+            yield from _scope_paths(n)
+    elif isinstance(node, dict):
+        if "field" in node and isinstance(node["field"], str):
+            yield node
+        for key in ("and", "or"):
+            if isinstance(node.get(key), list):
+                yield from _scope_paths(node[key])
+        if "not" in node:
+            yield from _scope_paths(node["not"])
+
+
+def roles_scoping_on(permissions: dict | None, name: str) -> list[str]:
+    """The roles whose row scope names the field ``name`` of this table."""
+    return [role for role, conf in (permissions or {}).items() if isinstance(conf, dict)
+            and any(c["field"].split(".")[0] == name for c in _scope_paths(conf.get("rows")))]
+
+
+def renamed(permissions: dict | None, old: str, new: str) -> dict | None:
+    """The document after a field of its table was renamed: a hidden, read-only or masked
+    field stays so under its new name (else a rename would reveal it), and row scopes
+    follow it."""
+    if not permissions:
+        return permissions
+    out = copy.deepcopy(permissions)
+    for conf in out.values():
+        if not isinstance(conf, dict):
+            continue
+        if old in (conf.get("fields") or {}):
+            conf["fields"] = {(new if k == old else k): v for k, v in conf["fields"].items()}
+        for cond in _scope_paths(conf.get("rows")):
+            head, _, rest = cond["field"].partition(".")
+            if head == old:
+                cond["field"] = new + ("." + rest if rest else "")
+    return out

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from zhongshu.connectors.api import PermanentError, RetryableError, SignatureError, receive_webhook
-from zhongshu.connectors.douyin import DouyinShopConnector, api_sign
+from zhongshu.connectors.douyin import DouyinShopConnector
 
 APP_KEY, APP_SECRET = "7001234567890", "dy-secret-xyz"
 CREDS = {"app_key": APP_KEY, "app_secret": APP_SECRET}
@@ -68,20 +68,34 @@ def test_verification_message_tag_0_is_acknowledged_without_events():
     assert out.ok and out.events == []
 
 
+def documented_sign(app_key, secret, method, pjson, timestamp, sign_method):
+    """The open platform's signature, written out independently of the connector."""
+    text = (secret + "app_key" + app_key + "method" + method + "param_json" + pjson + "timestamp" + timestamp
+            + "v2" + secret).encode()
+    if sign_method == "hmac-sha256":
+        return hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+    return hashlib.md5(text).hexdigest() if sign_method == "md5" else None
+
+
 @pytest.fixture
 def open_api(serve, reply):
-    """Emulates openapi-fxg.jinritemai.com: checks the md5 sign and the param_json encoding."""
-    state = {"refresh": "r-1", "busy": False}
+    """Emulates openapi-fxg.jinritemai.com: POST with param_json as the body and the common
+    parameters in the query; checks the signature (hmac-sha256 or md5) and the encoding."""
+    state = {"refresh": "r-1", "busy": False, "sign_methods": []}
 
     def handler(req):
         a = req.args.to_dict()
-        if a.get("sign") != api_sign(a.get("app_key", ""), APP_SECRET, a.get("method", ""), a.get("param_json", ""),
-                                     a.get("timestamp", "")) or a.get("v") != "2":
+        if req.method != "POST" or "param_json" in a:
+            return reply({"code": 40001, "msg": "POST the business parameters as the JSON body"})
+        pj = req.get_data(as_text=True)
+        state["sign_methods"].append(a.get("sign_method"))
+        if a.get("sign") != documented_sign(a.get("app_key", ""), APP_SECRET, a.get("method", ""), pj,
+                                            a.get("timestamp", ""), a.get("sign_method")) or a.get("v") != "2":
             return reply({"code": 40003, "msg": "签名错误", "sub_msg": "isv.sign-invalid"})
         if a["method"].replace(".", "/") != req.path.strip("/"):
             return reply({"code": 40004, "msg": "method does not match path"})
-        p = json.loads(a["param_json"])
-        if a["param_json"] != json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False):
+        p = json.loads(pj)
+        if pj != json.dumps(p, sort_keys=True, separators=(",", ":"), ensure_ascii=False):
             return reply({"code": 40002, "msg": "param_json must be sorted and compact"})
         if state["busy"]:
             return reply({"code": 90000, "msg": "流控"})
@@ -97,7 +111,8 @@ def open_api(serve, reply):
         if a["method"] == "order.orderDetail":
             if a.get("access_token") not in ("at-1", "at-2"):
                 return reply({"code": 30001, "msg": "access_token 无效"})
-            return reply({"code": 10000, "data": {"shop_order_detail": {"order_id": p["shop_order_id"]}}})
+            # some responses carry err_no/message next to (or instead of) code/msg
+            return reply({"err_no": 0, "message": "success", "data": {"shop_order_detail": {"order_id": p["shop_order_id"]}}})
         return reply({"code": 40000, "msg": "unknown"})
 
     srv = serve(handler)
@@ -108,6 +123,7 @@ def open_api(serve, reply):
 def test_token_fetch_and_refresh_return_credential_updates(open_api):
     dy, cfg = DouyinShopConnector(), {"api_base_url": open_api.url}
     fetched = dy.execute("fetch_token", {"shop_id": "77"}, cfg, CREDS, idempotency_key="k")
+    assert open_api.state["sign_methods"] == ["hmac-sha256"]  # the default
     assert fetched.credentials_update["access_token"] == "at-1" and fetched.output["shop_id"] == "77"
     creds = {**CREDS, **fetched.credentials_update}
     refreshed = dy.execute("refresh_token", {}, cfg, creds, idempotency_key="k")
@@ -131,3 +147,11 @@ def test_open_api_errors(open_api):
     open_api.state["busy"] = True
     with pytest.raises(RetryableError, match="流控"):
         DouyinShopConnector().execute("fetch_token", {}, cfg, CREDS, idempotency_key="k")
+
+
+def test_md5_signing_and_chinese_parameters(open_api):
+    cfg = {"api_base_url": open_api.url, "sign_method": "md5"}
+    creds = {**CREDS, "access_token": "at-1"}
+    res = DouyinShopConnector().execute("order_detail", {"order_id": "订单-692&<>"}, cfg, creds, idempotency_key="k")
+    assert res.output["order"] == {"order_id": "订单-692&<>"}
+    assert open_api.state["sign_methods"] == ["md5"]

@@ -291,3 +291,30 @@ def test_rules_and_their_run_logs_are_for_builders(shop, make_member):
     assert [r["api_name"] for r in builder.ok(builder.get("/rules"))["rules"]] == ["flag_paid"]
     assert builder.ok(builder.get("/rules/flag_paid"))["rule"]["condition"] == "paid > 0"
     assert builder.ok(builder.get("/rules/flag_paid/runs"))["runs"][0]["status"] == "ok"
+
+
+# -- renaming and deleting fields that the permissions name -------------------------------
+
+def test_a_renamed_field_keeps_its_permissions(shop, make_member):
+    owner = shop
+    owner.ok(_set(owner, {"member": {"fields": {"phone": "hidden", "amount": "read_only"},
+                                     "rows": {"and": [{"field": "region", "op": "=", "value": "$user.region"}]}}}))
+    owner.ok(owner.patch("/tables/orders/fields/phone", json={"api_name": "mobile"}))
+    owner.ok(owner.patch("/tables/orders/fields/region", json={"api_name": "area"}))
+    perms = owner.ok(owner.get("/tables/orders"))["table"]["permissions"]["member"]
+    assert perms["fields"] == {"mobile": "hidden", "amount": "read_only"}
+    assert perms["rows"] == {"and": [{"field": "area", "op": "=", "value": "$user.region"}]}
+    member = make_member("member", attributes={"region": "华东"})
+    page = member.ok(member.get("/tables/orders/records"))
+    assert [r["customer_name"] for r in page["records"]] == ["甲"] and "mobile" not in page["records"][0]
+
+
+def test_a_field_a_row_scope_uses_cannot_be_deleted(shop, make_member):
+    owner = shop
+    owner.ok(_set(owner, {"member": {"rows": {"field": "region", "op": "=", "value": "$user.region"}}}))
+    err = _error(owner.delete("/tables/orders/fields/region"), 409)
+    assert "member" in err["message"] and "region" in err["message"]
+    member = make_member("member", attributes={"region": "华北"})
+    assert [r["customer_name"] for r in member.ok(member.get("/tables/orders/records"))["records"]] == ["乙"]
+    owner.ok(_set(owner, {"member": {}}))
+    owner.ok(owner.delete("/tables/orders/fields/region"))
