@@ -12,6 +12,7 @@ Semantics (docs/rules.md):
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from decimal import Decimal
@@ -20,6 +21,8 @@ from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from zhongshu.platform.errors import ApiError, ValidationFailed, field_error
 from zhongshu.platform.fields.base import FieldValueError, FilterError
@@ -283,11 +286,24 @@ def condition_holds(rx: RunContext, rule: CompiledRule) -> bool:
     return bool(cond.evaluate(rx.record, rx.eval_ctx))
 
 
+_RUN_LOG, _DEFER = "zs_run_log", "zs_run_log_defer"
+
+
 def log_run(records, rule_id, table_id, record_id, trigger, status, condition, actions, inputs, error, ms):
-    records.conn.execute(insert(RuleRun.__table__).values(
-        tenant_id=records.tenant_id, rule_id=rule_id, table_id=table_id, record_id=record_id, trigger=trigger,
-        status=status, condition=condition, actions=actions, inputs=inputs, error=error, duration_ms=ms,
-        at=records.ctx.now or utcnow()))
+    row = dict(tenant_id=records.tenant_id, rule_id=rule_id, table_id=table_id, record_id=record_id, trigger=trigger,
+               status=status, condition=condition, actions=actions, inputs=inputs, error=error, duration_ms=ms,
+               at=records.ctx.now or utcnow())
+    info = records.session.info
+    if info.get(_DEFER):  # inside a write: one insert for all its runs when the write's rules are done
+        info.setdefault(_RUN_LOG, []).append(row)
+    else:
+        records.conn.execute(insert(RuleRun.__table__), [row])
+
+
+def _flush_run_log(records) -> None:
+    rows = records.session.info.pop(_RUN_LOG, None)
+    if rows:
+        records.conn.execute(insert(RuleRun.__table__), rows)
 
 
 def _stack(records) -> list:
@@ -354,6 +370,22 @@ def after_write(event: WriteEvent) -> None:
     rules = [r for r in active_rules(records, table.id) if r.trigger["type"] in RECORD_TRIGGERS]
     if not rules:
         return
+    info = records.session.info
+    info[_DEFER] = info.get(_DEFER, 0) + 1
+    try:
+        _after_write(event, rules)
+    except BaseException:
+        info[_DEFER] -= 1
+        if not info[_DEFER]:
+            info.pop(_RUN_LOG, None)  # the write fails as a whole: its runs did not happen
+        raise
+    info[_DEFER] -= 1
+    if not info[_DEFER]:
+        _flush_run_log(records)
+
+
+def _after_write(event: WriteEvent, rules) -> None:
+    records, table = event.records, event.schema
     key = (table.id, event.record_id)
     pending_all = records.session.info.setdefault("zs_pending", {})
     if event.action == "delete" or key in pending_all:
@@ -434,6 +466,8 @@ def _anchor_value(table, rule, mapping):
 def _arm_timer(records, rule, table, event, record):
     from zhongshu.platform.fields.time import parse_duration
 
+    if event.action == "update" and rule.trigger.get("field") not in (event.changed or ()):
+        return  # the anchor date did not move: the armed timer stands (its condition is checked when it fires)
     row = records.conn.execute(select(table.table).where(table.table.c.id == event.record_id)).first()
     if row is None:
         return
@@ -450,6 +484,12 @@ def _arm_timer(records, rule, table, event, record):
         base = _dt(anchor.year, anchor.month, anchor.day, tzinfo=records.ctx.tz).astimezone(timezone.utc).replace(tzinfo=None)
     anchor_key = base.isoformat()
     fire_at = base + parse_duration(rule.trigger["offset"])
+    if event.action == "create":  # a new record has nothing to cancel
+        ins = (pg_insert if records.ctx.dialect == "postgresql" else sqlite_insert)(t)
+        records.conn.execute(ins.values(tenant_id=records.tenant_id, rule_id=rule.id, table_id=table.id,
+                                        record_id=event.record_id, anchor=anchor_key, fire_at=fire_at, status="armed")
+                             .on_conflict_do_nothing())
+        return
     # The date moved: the old timer is cancelled and a new one armed (re-arm).
     records.conn.execute(update(t).where(t.c.rule_id == rule.id, t.c.record_id == event.record_id, t.c.status == "armed",
                                          t.c.anchor != anchor_key).values(status="cancelled"))
@@ -460,13 +500,26 @@ def _arm_timer(records, rule, table, event, record):
                                               record_id=event.record_id, anchor=anchor_key, fire_at=fire_at, status="armed"))
 
 
+def _locks_possible(records, table_id: int) -> bool:
+    """Locks are made only by the lock_fields action: without such a rule in the tenant and
+    without lock rows left on the table, an update need not look for locks."""
+    cache = records.cache.meta.for_tenant(records.session, records.tenant_id)
+    if cache is None:
+        return True
+    key = ("locks_possible", table_id)
+    if key not in cache:
+        uses = any("lock_fields" in json.dumps(d) for d in records.session.scalars(select(Rule.definition)))
+        cache[key] = uses or records.session.scalar(select(FieldLock.id).where(FieldLock.table_id == table_id).limit(1)) is not None
+    return cache[key]
+
+
 def check_locks(event: WriteEvent, values: dict) -> None:
     """Before-write hook: a locked field refuses edits, with the lock's message."""
     if event.action != "update" or not values:
         return
     records, table = event.records, event.schema
     names = [k for k in values if k in table.fields]
-    if not names:
+    if not names or not _locks_possible(records, table.id):
         return
     locks = records.session.scalars(select(FieldLock).where(FieldLock.table_id == table.id, FieldLock.record_id == event.record_id,
                                                             FieldLock.field.in_(names))).all()
