@@ -16,6 +16,9 @@ and SQLite with ``--db sqlite``):
 4. **proof**: inbox rows and orders counted by external id — every accepted webhook is
    exactly one inbox row and one order (nothing lost, nothing doubled).
 
+For scale, the same client also measures ``GET /api/v1/health`` (Flask, no database) on the
+same server right after the burst: the ceiling of the HTTP server and framework alone.
+
 With ``--embedded-worker`` step 2 runs with the server's own worker on (the single-process
 default: intake then competes with processing for the cores) and step 3 waits for it.
 
@@ -132,6 +135,28 @@ def run_burst(port: int, hook: str, reqs: list, senders: int) -> dict:
             "p50_ms": round(pct(lat, .5) * 1000, 2), "p95_ms": round(pct(lat, .95) * 1000, 2),
             "max_ms": round(max(lat) * 1000, 2), "accepted_ids": {e for t in threads for e in t.accepted},
             "errors": [e for t in threads for e in t.errors][:5]}
+
+
+def http_ceiling(port: int, count: int, senders: int) -> float:
+    """Requests/s of ``GET /api/v1/health`` (Flask, no database) with the same client: what the
+    HTTP server and framework alone allow on this machine right now."""
+    start = threading.Event()
+
+    def run(n):
+        h = cl.Http(HOST, port)
+        start.wait()
+        for _ in range(n):
+            h.request("GET", "/api/v1/health")
+        h.close()
+    threads = [threading.Thread(target=run, args=(count // senders,), daemon=True) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    start.set()
+    for t in threads:
+        t.join()
+    return round(senders * (count // senders) / (time.perf_counter() - t0), 1)
 
 
 def inbox_counts(engine) -> dict:
@@ -265,6 +290,8 @@ def bench_db(db: str, args) -> dict:
         accepted_ids = burst.pop("accepted_ids")
         out["intake"] = burst
         print(f"[{db}] intake: {json.dumps(burst, ensure_ascii=False)}", flush=True)
+        out["http_ceiling_per_s"] = http_ceiling(port, min(args.count, 3000), args.senders)
+        print(f"[{db}] GET /api/v1/health (no database): {out['http_ceiling_per_s']}/s", flush=True)
         if args.embedded_worker:
             t_proc = wait_processed(engine, args.count + WARMUP, args.process_timeout)
     finally:
@@ -291,14 +318,14 @@ def bench_db(db: str, args) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    rows = [("database", "accepted/s", "p50 ms", "p95 ms", "max ms", "accepted", "statuses", "orders/s", "lost", "doubled",
+    rows = [("database", "accepted/s", "health GET/s", "p50 ms", "p95 ms", "max ms", "accepted", "statuses", "orders/s", "lost", "doubled",
              f"goal ≥ {GOAL_PER_S:,}/s")]
     for r in results:
         if "skipped" in r:
-            rows.append((r["db"], r["skipped"], *[""] * 9))
+            rows.append((r["db"], r["skipped"], *[""] * 10))
             continue
         i, p, pr = r["intake"], r["processing"], r["proof"]
-        rows.append((r["db"], f"{i['accepted_per_s']:,.0f}", f"{i['p50_ms']:.1f}", f"{i['p95_ms']:.1f}", f"{i['max_ms']:.0f}",
+        rows.append((r["db"], f"{i['accepted_per_s']:,.0f}", f"{r.get('http_ceiling_per_s', 0):,.0f}", f"{i['p50_ms']:.1f}", f"{i['p95_ms']:.1f}", f"{i['max_ms']:.0f}",
                      str(i["accepted"]), " ".join(f"{k}×{v}" for k, v in i["statuses"].items()),
                      "-" if p["orders_per_s"] is None else f"{p['orders_per_s']:,.0f}",
                      str(pr["lost_in_inbox"] + pr["lost_orders"]), str(pr["doubled_in_inbox"] + pr["doubled_orders"]),

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Any, Mapping
@@ -323,6 +324,19 @@ def handle_webhook(platform, token: str, headers, body: bytes) -> HookResult:
     return _handle(platform, target, headers, body, cached=False) or unavailable()
 
 
+def _write_transaction(platform):
+    """A write transaction straight on the write engine: intake runs only Core statements (all
+    naming the tenant), so the ORM session's bookkeeping would be pure overhead."""
+    bind = platform.WriteSession.kw.get("bind")
+    return bind.begin() if bind is not None else _session_transaction(platform)
+
+
+@contextmanager
+def _session_transaction(platform):
+    with platform.tenant_session(None, write=True) as s:
+        yield s.connection()
+
+
 def _handle(platform, target: HookTarget, headers, body: bytes, *, cached: bool) -> HookResult | None:
     """None: the cached install is out of date (nothing was stored); the caller reloads it."""
     guard = target.guard
@@ -363,8 +377,7 @@ def _handle(platform, target: HookTarget, headers, body: bytes, *, cached: bool)
 
     # 3. durability: store, then acknowledge
     try:
-        with platform.tenant_session(tenant_id, write=True) as s:
-            conn = s.connection()
+        with _write_transaction(platform) as conn:
             if error is not None:
                 if not guard.still_valid(conn):
                     raise StaleInstall()

@@ -298,7 +298,7 @@ class Installer:
         first, kept, deferred, order = plan_tables(table_docs, template_tables)
         for rel, doc in first:
             with at(rel, "", translator(kept[rel])):
-                self.md.create_table(doc)
+                self.md.create_table(doc, check_permissions=False)  # checked below, once its links exist
             self.report["created"]["tables"].append(doc["api_name"])
             self.report["created"]["fields"] += sum(1 for _ in walk_tables(doc, rel))
         items = sort_items(list(deferred) + extra_deps(list(extra_fields), deferred)) if extra_fields else deferred
@@ -320,6 +320,9 @@ class Installer:
                     moved = True
             if moved:
                 self.md.bump(row)
+        for rel, doc in first:
+            with at(rel):
+                self.md.check_permissions(self.md.schema(doc["api_name"]))
 
     # views, rules, dashboards, pages -------------------------------------------------------
     def create_view(self, rel: str, doc: dict):

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.conftest import ORDERS
+from tests.conftest import ORDERS, Api
 
 
 def _error(resp, status=400) -> dict:
@@ -318,3 +318,24 @@ def test_a_field_a_row_scope_uses_cannot_be_deleted(shop, make_member):
     assert [r["customer_name"] for r in member.ok(member.get("/tables/orders/records"))["records"]] == ["乙"]
     owner.ok(_set(owner, {"member": {}}))
     owner.ok(owner.delete("/tables/orders/fields/region"))
+
+
+# -- templates: permissions are checked once the template's links exist -------------------
+
+def test_an_exported_tenant_with_scopes_through_links_imports_elsewhere(shop, app, platform):
+    owner = shop
+    owner.ok(_set(owner, {"member": {"fields": {"customer": "read_only"},
+                                     "rows": {"field": "customer.level", "op": "=", "value": "$user.level"}}}))
+    bundle = owner.ok(owner.get("/export?app=all&name=shop&version=1.0.0"))
+    platform.create_tenant("copy", "副本", owner_email="owner@acme.test")
+    other = Api(owner.client, "copy", owner.csrf)
+    other.ok(other.post("/templates/import", json=bundle), 201)
+    perms = other.ok(other.get("/tables/orders"))["table"]["permissions"]
+    assert perms["member"]["rows"]["field"] == "customer.level"
+    # and a bundle with a bad scope is refused, leaving the tenant as it was
+    bad = json.loads(json.dumps(bundle).replace("customer.level", "customer.tier"))
+    platform.create_tenant("copy2", "副本2", owner_email="owner@acme.test")
+    third = Api(owner.client, "copy2", owner.csrf)
+    r = third.post("/templates/import", json=bad)
+    assert r.status_code == 400 and "tier" in r.get_data(as_text=True), r.get_data(as_text=True)
+    assert third.ok(third.get("/tables"))["tables"] == []
