@@ -43,6 +43,7 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     app.register_blueprint(ui)
     app.register_blueprint(public)
     from .overload import install as _overload; _overload(app)  # noqa: E702  (503/429 before timeouts)
+    from .memory import install as _memory; _memory(app)  # noqa: E702  (free pages back after bulk requests)
 
     @app.get("/api/v1/health")
     def health():
