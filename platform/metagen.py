@@ -66,6 +66,12 @@ def end_of_transaction(session) -> None:
     session.info.pop(DIRTY_KEY, None)
 
 
+def prime(session, tenant_id: int, value: str | None) -> None:
+    """Gives a new session the stamp its caller just read with the tenant row (a request
+    reads the tenant anyway), so that its first cache lookup needs no query."""
+    session.info[STAMP_KEY] = (tenant_id, value or "")
+
+
 def stamp(session, tenant_id: int) -> str | None:
     """The tenant's stamp as this transaction sees it; None when caches must not be used."""
     info = session.info

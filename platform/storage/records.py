@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -370,12 +370,7 @@ class Records:
     def allocate_sequence(self, field_id: int, period: str, n: int) -> int:
         """Reserves n numbers; the counter row is locked until commit, so concurrent
         inserts never get the same number (PostgreSQL row lock / SQLite write lock)."""
-        ins = (pg_insert if self.ctx.dialect == "postgresql" else sqlite_insert)(AutonumberCounter.__table__)
-        # One upsert: the first number of a period creates the counter row, later ones add to it.
-        last = self.conn.execute(
-            ins.values(field_id=field_id, period=period, value=n)
-            .on_conflict_do_update(index_elements=["field_id", "period"], set_={"value": AutonumberCounter.__table__.c.value + n})
-            .returning(AutonumberCounter.__table__.c.value)).scalar_one()
+        last = self.conn.execute(_counter_upsert(self.ctx.dialect), {"fid": field_id, "period": period, "n": n}).scalar_one()
         return last - n + 1
 
     def _history(self, schema: TableSchema, entries: list[dict]):
@@ -440,10 +435,12 @@ class Records:
             # Same keys in every row: one executemany (insertmanyvalues) with RETURNING ids.
             all_keys = set().union(*insert_rows)
             insert_rows = [{k: r.get(k) for k in all_keys} for r in insert_rows]
-            ids = self.conn.execute(insert(schema.table).returning(schema.table.c.id, sort_by_parameter_order=True),
-                                    insert_rows).scalars().all()
+            # RETURNING the whole rows: the new records are shown without reading them back.
+            inserted = self.conn.execute(insert(schema.table).returning(*schema.table.c, sort_by_parameter_order=True),
+                                         insert_rows).all()
+            ids = [r.id for r in inserted]
         else:
-            ids = []
+            inserted, ids = [], []
         results: list[Any] = [None] * len(rows)
         history = []
         hplan = self._history_plan(schema)
@@ -459,7 +456,9 @@ class Records:
         self._history(schema, history)
         hooks = self.hooks.after_write_for(self, schema) if ids else []
         if (return_records or hooks) and ids:
-            recs = self._fetch_many(schema, ids, access)
+            ser = self._serializer(schema, access)
+            recs = {r["id"]: r for r in map(ser, inserted)}
+            self._attach_related(schema, list(recs.values()), access, None, with_children=True)
             for i, rid in zip(keep, ids):
                 if return_records:
                     results[i] = recs[rid]
@@ -651,6 +650,23 @@ class Records:
             out.append({"version": r.version, "action": r.action, "changes": changes, "user_id": r.user_id,
                         "at": ts.type.from_storage(r.at, ts, self.ctx)})
         return out
+
+
+_UPSERTS: dict = {}
+
+
+def _counter_upsert(dialect: str):
+    """One upsert per allocation: the first number of a period creates the counter row, later
+    ones add to it (built once per dialect; the parameters are bound at execution)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        c = AutonumberCounter.__table__.c
+        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(AutonumberCounter.__table__)
+        stmt = _UPSERTS[dialect] = (
+            ins.values(field_id=bindparam("fid"), period=bindparam("period"), value=bindparam("n"))
+            .on_conflict_do_update(index_elements=["field_id", "period"], set_={"value": c.value + bindparam("n")})
+            .returning(c.value))
+    return stmt
 
 
 def _jsonable(values: dict) -> dict:
