@@ -100,6 +100,11 @@ class Records:
         them or into a table they cannot read."""
         return Compiler(self.schema, self.ctx, access=self.access)
 
+    def definition_compiler(self) -> Compiler:
+        """Compiles a condition saved in a definition that yields values stored for everyone
+        (a rollup's filter): the actor's hidden fields and unreadable tables do not apply."""
+        return Compiler(self.schema, self.ctx)
+
     def scope(self, schema: TableSchema, access: Access):
         """The row scope of the actor's role, as a SQL condition. It is the builder's
         condition, not the actor's, so it may go through a table the role cannot read

@@ -139,6 +139,29 @@ def test_a_row_scope_may_go_through_a_table_the_role_cannot_read(shop, make_memb
     _refused(member.get(_url("/tables/orders/records", {"field": "customer.level", "op": "=", "value": "VIP"})))
 
 
+def test_a_rollup_filter_through_an_unreadable_table_still_counts_a_members_write(owner, orders, make_member):
+    """A rollup's filter is the builder's definition of a value stored for everyone: a
+    member's write recomputes it whatever the member may read."""
+    owner.ok(owner.post("/tables", json={"api_name": "products", "fields": [{"api_name": "name", "type": "text"},
+                                                                           {"api_name": "cost", "type": "currency"}]}), 201)
+    owner.ok(owner.post("/tables", json={"api_name": "customers", "fields": [{"api_name": "name", "type": "text"}]}), 201)
+    owner.ok(owner.post("/tables/orders/fields", json={"api_name": "customer", "type": "link", "options": {"target": "customers"}}), 201)
+    owner.ok(owner.post("/tables/orders/fields", json={"api_name": "product", "type": "link", "options": {"target": "products"}}), 201)
+    owner.ok(owner.post("/tables/customers/fields", json={"api_name": "orders", "type": "link", "options": {
+        "target": "orders", "relationship": "one_to_many", "via": "customer"}}), 201)
+    owner.ok(owner.post("/tables/customers/fields", json={"api_name": "costly", "type": "rollup", "options": {
+        "through": "orders", "field": "amount", "fn": "sum", "filter": {"field": "product.cost", "op": ">", "value": 10}}}), 201)
+    cheap = owner.ok(owner.post("/tables/products/records", json={"name": "袜子", "cost": 2}), 201)
+    dear = owner.ok(owner.post("/tables/products/records", json={"name": "大衣", "cost": 300}), 201)
+    c = owner.ok(owner.post("/tables/customers/records", json={"name": "王"}), 201)
+    _permissions(owner, "products", {"member": {"access": "none"}})
+    member = make_member("member")
+    for p, amount in ((cheap, 5), (dear, 500)):
+        member.ok(member.post("/tables/orders/records", json={"customer": c["id"], "product": p["id"], "amount": amount}), 201)
+    assert owner.ok(owner.get(f"/tables/customers/records/{c['id']}"))["costly"] == 500
+    _refused(member.get(_url("/tables/orders/records", {"field": "product.cost", "op": ">", "value": 10})))
+
+
 # -- aggregates with a view ----------------------------------------------------------------
 
 def test_an_aggregate_over_a_view_checks_the_views_roles(shop, make_member):
