@@ -121,7 +121,7 @@ def _rollup_filter_ids(records, spec: FieldSpec, rows: list[dict]) -> set | None
     owner = records.schema(spec.table_id)
     rel = owner.fields[through]
     target = records.schema(rel.options["table"] if rel.type.name == "sub_table" else rel.options["target"])
-    where = records.compiler().where(target, flt)
+    where = records.definition_compiler().where(target, flt)  # the same stored value whoever writes
     ids = sorted({r["id"] for r in rows})
     keep: set = set()
     for i in range(0, len(ids), 900):  # one query per batch of records, not one per record

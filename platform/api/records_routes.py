@@ -12,7 +12,7 @@ from ..errors import ApiError, NotFound, ValidationFailed, field_error
 from ..models import Attachment
 from ..storage.aggregate import aggregate
 from ..storage.query import Query
-from .base import api, body, body_object, int_arg, json_arg, metadata, ok, records, version_arg
+from .base import api, body, body_object, int_arg, json_arg, ok, records, version_arg
 
 
 def _sorts_arg(raw: str | None) -> list[dict]:
@@ -200,8 +200,14 @@ def aggregate_records(table):
         raise ValidationFailed(f"unknown option '{k}'", message_zh=f"未知选项 '{k}'", errors=[field_error(f"/{k}", "unknown", "未知")])
     recs = records()
     schema = recs.schema(table)
-    if data.get("view"):
-        v = metadata().view_row(schema, data.pop("view"))
+    if data.get("view") is not None:
+        from .meta_routes import _view
+
+        ref = data.pop("view")
+        if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+            raise ValidationFailed("view must be a view's api_name or id", message_zh="view 应为视图的 api_name 或 id",
+                                   errors=[field_error("/view", "a view's api_name or id", "视图的 api_name 或 id")])
+        _, v = _view(table, ref)  # a view shared with other roles only is a 404, as on the view routes
         vf = v.definition.get("filter")
         if vf:
             data["filter"] = {"and": [vf, data["filter"]]} if data.get("filter") else vf

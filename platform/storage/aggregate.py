@@ -21,8 +21,10 @@ def _bad(pointer, en, zh):
     raise ValidationFailed(en, message_zh=zh, errors=[field_error(pointer, en, zh)])
 
 
-def check_aggregate(schema: TableSchema, resolve, ctx: Ctx, spec: dict):
-    """Validates an aggregate request (also used for dashboard widgets)."""
+def check_aggregate(schema: TableSchema, resolve, ctx: Ctx, spec: dict, field=None):
+    """Validates an aggregate request (also used for dashboard widgets). ``field(name)``
+    looks a field up as the caller may see it (``Compiler.field``: hidden ones are unknown)."""
+    field = field or schema.field
     errs = errors_for("dashboard", {"api_name": "x", "widgets": [{"id": "x", "type": "table", "table": schema.api_name,
                                                                    **{k: v for k, v in spec.items() if k in ("group_by", "metrics", "filter", "limit", "order")}}]})
     if errs:
@@ -31,7 +33,7 @@ def check_aggregate(schema: TableSchema, resolve, ctx: Ctx, spec: dict):
         _bad(ptr, e["message"], e["message_zh"])
     for i, g in enumerate(spec.get("group_by", [])):
         try:
-            f = schema.field(g["field"].split(".")[0])
+            f = field(g["field"].split(".")[0])
         except FilterError as e:
             _bad(f"/group_by/{i}/field", e.message, e.message_zh)
         if g.get("bucket") and f.type.name not in ("date", "datetime", "created_time", "modified_time") and not (
@@ -45,7 +47,7 @@ def check_aggregate(schema: TableSchema, resolve, ctx: Ctx, spec: dict):
             _bad(f"/metrics/{i}/field", f"{m['fn']} needs a field", f"{m['fn']} 需要指定字段")
         if "field" in m:
             try:
-                f = schema.field(m["field"])
+                f = field(m["field"])
             except FilterError as e:
                 _bad(f"/metrics/{i}/field", e.message, e.message_zh)
             if m["fn"] in ("sum", "avg") and f.type.name not in NUMERIC and f.api_name not in ("id",):
@@ -78,9 +80,9 @@ def aggregate(records, schema: TableSchema, spec: dict) -> dict:
     access = records.access(schema)
     access.require_read(schema)
     ctx = records.ctx
-    check_aggregate(schema, records.schema, ctx, spec)
+    comp: Compiler = records.compiler()  # the caller's fields only, here and in the filter
+    check_aggregate(schema, records.schema, ctx, spec, field=lambda name: comp.field(schema, name))
     validate_filter(spec.get("filter"))
-    comp: Compiler = records.compiler()
     t = schema.table
     conds = [comp.where(schema, spec.get("filter")), t.c.deleted_at.is_(None)]
     scope = records.scope(schema, access)
@@ -88,9 +90,10 @@ def aggregate(records, schema: TableSchema, spec: dict) -> dict:
         conds.append(scope)
     groups, labels, specs = [], [], []
     for i, g in enumerate(spec.get("group_by", [])):
-        if g["field"] in access.hidden:
-            _bad(f"/group_by/{i}/field", f"unknown field '{g['field']}'", f"没有字段 '{g['field']}'")
-        f = schema.field(g["field"])
+        try:
+            f = comp.field(schema, g["field"])
+        except FilterError as e:
+            _bad(f"/group_by/{i}/field", e.message, e.message_zh)
         col = t.c[f.column_name]
         if g.get("bucket"):
             is_date = f.type.name == "date" or f.options.get("result_type") == "date"
@@ -102,9 +105,7 @@ def aggregate(records, schema: TableSchema, spec: dict) -> dict:
     mcols, mnames = [], []
     for i, m in enumerate(metrics):
         name = m.get("as") or (m["fn"] if "field" not in m else f"{m['fn']}_{m['field']}")
-        if "field" in m and m["field"] in access.hidden:
-            _bad(f"/metrics/{i}/field", f"unknown field '{m['field']}'", f"没有字段 '{m['field']}'")
-        col = t.c[schema.field(m["field"]).column_name] if "field" in m else None
+        col = t.c[comp.field(schema, m["field"]).column_name] if "field" in m else None  # checked above
         fn = m["fn"]
         expr = {"count": lambda: func.count() if col is None else func.count(col),
                 "sum": lambda: func.sum(col), "avg": lambda: func.avg(col), "min": lambda: func.min(col),

@@ -12,13 +12,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import and_, exists, false, not_, or_, select, true
 
 from ..fields.base import Ctx, FieldSpec, FilterError
 from ..validation import errors_for, validator
 from .schema import TableSchema, junction_table
+
+if TYPE_CHECKING:
+    from .access import Access
 
 MAX_PAGE = 1000
 
@@ -76,13 +79,49 @@ def substitute_user(node, ctx: Ctx):
 
 class Compiler:
     """Compiles filters against a table. ``resolve(api_name)`` returns the schema of a
-    linked or child table of the same tenant."""
+    linked or child table of the same tenant.
 
-    def __init__(self, resolve: Callable[[str], TableSchema], ctx: Ctx, *, hidden: Callable[[TableSchema], set] | None = None):
+    What the caller may use: ``access(schema)`` (the caller's ``Access`` to a table) makes
+    every step of a path check it — a field hidden from the caller, or a step into a table
+    they cannot read, is an ``unknown field`` exactly like a field that does not exist, so
+    filters and sorts cannot probe data the caller may not see. ``hidden(schema)`` alone
+    checks hidden fields only (row scopes: the builder's condition, which may go through a
+    table the role cannot read)."""
+
+    def __init__(self, resolve: Callable[[str], TableSchema], ctx: Ctx, *, hidden: Callable[[TableSchema], set] | None = None,
+                 access: Callable[[TableSchema], "Access"] | None = None):
         self.resolve = resolve
         self.ctx = ctx
-        self.hidden = hidden or (lambda schema: set())
+        if access is not None:
+            self.hidden = hidden or (lambda schema: access(schema).hidden)
+            self.readable = lambda schema: access(schema).read
+        else:
+            self.hidden = hidden or (lambda schema: set())
+            self.readable = lambda schema: True
         self._depth = 0
+
+    def field(self, schema: TableSchema, name: str) -> FieldSpec:
+        """A field of ``schema`` the caller may use; hidden ones are unknown, and the list
+        of fields in the error names only the others."""
+        hidden = self.hidden(schema)
+        if name in hidden:
+            raise _unknown(name)
+        if not hidden:
+            return schema.field(name)
+        spec = schema.fields.get(name) or schema.system_specs.get(name)
+        if spec is None:
+            names = ", ".join([n for n in schema.fields if n not in hidden][:40])
+            raise FilterError(f"unknown field '{name}' in table {schema.api_name}; fields: {names}",
+                              f"表 {schema.api_name} 中没有字段 '{name}';现有字段: {names}")
+        return spec
+
+    def related(self, ref, path: list[str]) -> TableSchema:
+        """The linked or child table a path steps into; one the caller cannot read answers
+        as if the next field of the path did not exist (the same error as a hidden one)."""
+        target = self.resolve(ref)
+        if not self.readable(target):
+            raise _unknown(path[1] if len(path) > 1 else path[0])
+        return target
 
     # -- filters -------------------------------------------------------------------
     def where(self, schema: TableSchema, node, table=None):
@@ -102,9 +141,7 @@ class Compiler:
         return self.condition(schema, table, node["field"].split("."), node["op"], node.get("value"))
 
     def condition(self, schema: TableSchema, table, path: list[str], op: str, value):
-        if path[0] in self.hidden(schema):
-            raise FilterError(f"unknown field '{path[0]}'", f"没有字段 '{path[0]}'")
-        spec = schema.field(path[0])
+        spec = self.field(schema, path[0])
         tname = spec.type.name
         if len(path) == 1:
             if tname == "sub_table":
@@ -128,10 +165,10 @@ class Compiler:
             if self._depth > 3:
                 raise FilterError("a filter may follow at most 3 links", "筛选最多跨 3 层关联")
             if tname == "sub_table":
-                child = self.resolve(spec.options["table"])
+                child = self.related(spec.options["table"], path)
                 inner = self.condition(child, child.table, path[1:], op, value)
                 return exists().where(child.table.c.parent_id == table.c.id, child.table.c.deleted_at.is_(None), inner)
-            target = self.resolve(spec.options["target"])
+            target = self.related(spec.options["target"], path)
             inner = self.condition(target, target.table, path[1:], op, value)
             return self._link_exists(spec, table, inner, target)
         finally:
@@ -173,12 +210,11 @@ class Compiler:
             fname = s.get("field", "")
             desc = s.get("direction", "asc") == "desc"
             path = fname.split(".")
-            if path[0] in self.hidden(schema):
-                raise FilterError(f"unknown field '{path[0]}'", f"没有字段 '{path[0]}'")
-            spec = schema.field(path[0])
+            spec = self.field(schema, path[0])
             if len(path) == 2 and spec.type.name == "link" and spec.type.relationship(spec) == "many_to_one":
-                target = self.resolve(spec.options["target"])
-                tspec = target.field(path[1])
+                # the linked table and its field are checked as a filter through the link is
+                target = self.related(spec.options["target"], path)
+                tspec = self.field(target, path[1])
                 expr = (select(tspec.type.sort_expression(target.table.c[tspec.column_name], tspec))
                         .where(target.table.c.id == schema.table.c[spec.column_name]).scalar_subquery())
             elif len(path) == 1:
@@ -192,6 +228,10 @@ class Compiler:
             desc_id = out[-1][1] if out else False
             out.append((schema.table.c.id, desc_id))
         return out
+
+
+def _unknown(name: str) -> FilterError:
+    return FilterError(f"unknown field '{name}'", f"没有字段 '{name}'")
 
 
 def order_by(cols):

@@ -96,13 +96,23 @@ class Records:
         return access_for(schema, self.actor, self.root_of(schema))
 
     def compiler(self) -> Compiler:
-        return Compiler(self.schema, self.ctx, hidden=lambda s: self.access(s).hidden)
+        """Compiles the actor's own filters and sorts: no step through a field hidden from
+        them or into a table they cannot read."""
+        return Compiler(self.schema, self.ctx, access=self.access)
+
+    def definition_compiler(self) -> Compiler:
+        """Compiles a condition saved in a definition that yields values stored for everyone
+        (a rollup's filter): the actor's hidden fields and unreadable tables do not apply."""
+        return Compiler(self.schema, self.ctx)
 
     def scope(self, schema: TableSchema, access: Access):
-        """The row scope of the actor's role, as a SQL condition."""
+        """The row scope of the actor's role, as a SQL condition. It is the builder's
+        condition, not the actor's, so it may go through a table the role cannot read
+        (orders scoped by their customer's region); hidden fields are checked as when saved."""
         if not access.rows:
             return None
-        return self.compiler().where(schema, substitute_user(access.rows, self.ctx))
+        comp = Compiler(self.schema, self.ctx, hidden=lambda s: self.access(s).hidden)
+        return comp.where(schema, substitute_user(access.rows, self.ctx))
 
     # -- output ----------------------------------------------------------------------
     def serialize(self, schema: TableSchema, row, access: Access | None = None, fields: list[str] | None = None) -> dict:

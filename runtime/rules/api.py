@@ -149,13 +149,33 @@ def rule_runs(ref):
     return ok({"runs": _runs_json(g.db.scalars(q))})
 
 
+_FAILED = ("the rule failed; a builder sees why in the rule's run log", "规则执行失败,构建者可在规则的运行记录中查看原因")
+
+
+def _run_summary(run: dict) -> dict:
+    """A run as a role below builder sees it: which rule, when, how it ended and which
+    actions ran (type and ok). Not what the rule read or wrote — inputs, values set,
+    messages, payloads — nor its error text: any of these may quote fields hidden from the
+    role or records of tables it cannot read."""
+    actions = [{"type": a.get("type"), "ok": a.get("ok")} for a in run["actions"] or [] if isinstance(a, dict)]
+    inputs = run["inputs"] if isinstance(run["inputs"], dict) else {}
+    return {**run, "actions": actions, "inputs": {k: inputs[k] for k in ("record_id", "trigger", "occasion") if k in inputs},
+            "error": _FAILED[0] if run["error"] else None, "error_zh": _FAILED[1] if run["error"] else None,
+            "summary": True}
+
+
 @api.get("/tenants/<tenant>/tables/<table>/records/<int:record_id>/runs")
 def record_runs(table, record_id):
+    """Open to whoever may read the record (its form's runs tab); whole for builders and
+    above, summarised (``_run_summary``) for the roles below."""
     recs = records()
     s = recs.schema(table)
     recs.get(s, record_id, deleted=None)  # read permission and existence
     q = select(RuleRun).where(RuleRun.table_id == s.id, RuleRun.record_id == record_id).order_by(RuleRun.id.desc()).limit(int_arg("limit", 100, 1, 1000))
-    return ok({"runs": _runs_json(g.db.scalars(q))})
+    runs = _runs_json(g.db.scalars(q))
+    if not g.actor.at_least("builder"):
+        runs = [_run_summary(r) for r in runs]
+    return ok({"runs": runs})
 
 
 @api.post("/tenants/<tenant>/tables/<table>/records/<int:record_id>/buttons/<ref>")
