@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -13,7 +14,27 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+_USER_WRITE = re.compile(r"\s*(INSERT INTO|UPDATE|DELETE FROM) [tj]_\d", re.I)
+
+
+def _count_user_writes(conn, _cursor, statement, _params, _context, _many):
+    # How many statements have written user tables on this connection: the records service
+    # reads a record back after its hooks only when they wrote something.
+    if _USER_WRITE.match(statement):
+        conn.info["zs_user_writes"] = conn.info.get("zs_user_writes", 0) + 1
+
+
+def user_writes(conn) -> int:
+    return conn.info.get("zs_user_writes", 0)
+
+
 def make_engine(url: str, **kw) -> Engine:
+    engine = _make_engine(url, **kw)
+    event.listen(engine, "after_cursor_execute", _count_user_writes)
+    return engine
+
+
+def _make_engine(url: str, **kw) -> Engine:
     kw.setdefault("json_serializer", _json)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]

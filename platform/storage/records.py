@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..db import user_writes
 from ..errors import Conflict, NotFound, ValidationFailed, field_error
 from ..fields.base import Ctx, FieldSpec, FieldValueError, FilterError
 from ..fields.number import Autonumber, autonumber_period, render_autonumber
@@ -451,6 +452,7 @@ class Records:
             ids = [r.id for r in inserted]
         else:
             inserted, ids = [], []
+        writes_after_insert = user_writes(self.conn)
         results: list[Any] = [None] * len(rows)
         history = []
         hplan = self._history_plan(schema)
@@ -466,15 +468,19 @@ class Records:
         self._history(schema, history)
         hooks = self.hooks.after_write_for(self, schema) if ids else []
         if (return_records or hooks) and ids:
-            ser = self._serializer(schema, access)
-            recs = {r["id"]: r for r in map(ser, inserted)}
-            self._attach_related(schema, list(recs.values()), access, None, with_children=True)
+            if user_writes(self.conn) == writes_after_insert:
+                ser = self._serializer(schema, access)
+                recs = {r["id"]: r for r in map(ser, inserted)}
+                self._attach_related(schema, list(recs.values()), access, None, with_children=True)
+            else:  # sub-table rows or links written since: their hooks may have changed the new rows
+                recs = self._fetch_many(schema, ids, access)
+            writes = user_writes(self.conn)
             for i, rid in zip(keep, ids):
                 if return_records:
                     results[i] = recs[rid]
                 for hook in hooks:
                     hook(WriteEvent(self, schema, "create", rid, None, recs[rid], set(rows[i]), self.depth))
-            if hooks and return_records:  # hooks may have changed computed fields
+            if hooks and return_records and user_writes(self.conn) != writes:  # hooks changed rows (computed fields...)
                 recs = self._fetch_many(schema, ids, access)
                 for i, rid in zip(keep, ids):
                     results[i] = recs[rid]
@@ -598,9 +604,10 @@ class Records:
         event.after, event.changed = after, set(diff)
         self._history(schema, [{"record_id": record_id, "version": after["version"], "action": "update", "changes": diff}])
         if diff:
+            writes = user_writes(self.conn)
             for hook in self.hooks.after_write:
                 hook(event)
-            if self.hooks.after_write:
+            if user_writes(self.conn) != writes:  # the hooks changed rows: show the record as it is now
                 after = self.get_unchecked(schema, record_id, access, with_children=True)
         return after
 
