@@ -245,7 +245,8 @@ export const RulesScreen = {
     }
     function valuesEditor(a, ptr, name, id) {
       const obj = a[name] || (a[name] = {});
-      const fields = fieldsOf(a);
+      // pick_row's `set` writes the picked row's values into the rule's record
+      const fields = a.type === 'pick_row' && name === 'set' ? (table() || { fields: [] }).fields : fieldsOf(a);
       return html`<div class="values-editor" id=${id} role="group">
         ${Object.entries(obj).map(([k, v]) => {
           const f = fieldByName({ fields }, k);
