@@ -61,7 +61,7 @@ export function ConditionTree(table, tree, { nested = false, onChange = () => {}
             ? html`<input aria-label=${t('filter.value_expr')} class="mono" value=${x.value ?? ''} data-test=${testPrefix + '-value-' + i}
                 placeholder="item.sku" onInput=${(e) => { x.value = e.target.value; changed(); }} />`
             : valueInput(fieldByName(table, x.field), x, changed, testPrefix + '-value-' + i)}
-          ${exprValues && !NO_VALUE.has(x.op) && !LIST_VALUE.has(x.op) ? html`<select aria-label=${t('filter.value_kind')} value=${x.expr ? 'expr' : 'value'}
+          ${exprValues && !NO_VALUE.has(x.op) ? html`<select aria-label=${t('filter.value_kind')} value=${x.expr ? 'expr' : 'value'}
               data-test=${testPrefix + '-kind-' + i} onChange=${(e) => { x.expr = e.target.value === 'expr'; x.value = ''; changed(); }}>
               <option value="value">${t('filter.kind_value')}</option><option value="expr">${t('filter.kind_expr')}</option></select>` : null}
           <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => { tree.items.splice(i, 1); changed(); }}>✕</button>
