@@ -44,6 +44,7 @@ def _vendor_versions() -> dict:
 PRELOAD = ["vendor/vue.esm-browser.prod.js", "vendor/htm.module.js", "vendor/sortable.esm.js", "js/lib.js", "js/i18n.js",
            "js/fields.js", "js/filter.js", "js/grid.js", "js/record.js", "js/kanban.js", "js/designer.js", "js/rules.js",
            "js/dashboards.js", "js/admin.js", "js/views_extra.js", "js/rule_condition.js", "js/members.js", "js/permissions.js"]
+PRELOAD.append("js/rule_filter.js")  # rule actions' filters, sorts and approver picker
 
 
 @ui.get("/")

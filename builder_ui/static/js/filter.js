@@ -8,7 +8,13 @@ const LIST_VALUE = new Set(['in', 'not_in', 'has_any', 'has_all', 'between']);
 function toTree(f) {
   const conj = f && f.or ? 'or' : 'and';
   const items = f ? (f.and || f.or || [f]) : [];
-  return { conj, items: items.map((x) => (x.and || x.or) ? { k: uid(), group: toTree(x) } : { k: uid(), ...x }) };
+  return { conj, items: items.map((x) => (x.and || x.or) ? { k: uid(), group: toTree(x) } : leafIn(x)) };
+}
+// A rule action's filter may take a value from an expression: {"$expr": "item.sku"} (exprValues).
+function leafIn(x) {
+  const v = x.value;
+  if (v && typeof v === 'object' && !Array.isArray(v) && typeof v.$expr === 'string') return { k: uid(), ...x, value: v.$expr, expr: true };
+  return { k: uid(), ...x };
 }
 function valueOut(fd, op, v) {
   if (NO_VALUE.has(op)) return undefined;
@@ -26,7 +32,7 @@ export function fromTree(tree, table) {
     if (!x.field) return null;
     const fd = fieldByName(table, x.field);
     const c = { field: x.field, op: x.op || '=' };
-    const v = valueOut(fd, c.op, x.value);
+    const v = x.expr && !NO_VALUE.has(c.op) ? { $expr: String(x.value ?? '') } : valueOut(fd, c.op, x.value);
     if (v !== undefined) c.value = v;
     return c;
   }).filter(Boolean);
@@ -34,7 +40,7 @@ export function fromTree(tree, table) {
   return items.length === 1 && !tree.items[0].group ? items[0] : { [tree.conj]: items };
 }
 
-export function ConditionTree(table, tree, { nested = false, onChange = () => {}, testPrefix = 'cond' } = {}) {
+export function ConditionTree(table, tree, { nested = false, onChange = () => {}, testPrefix = 'cond', exprValues = false } = {}) {
   const fields = table.fields.filter((f) => f.type !== 'json');
   const changed = () => onChange();
   return html`<div class=${'cond-group' + (nested ? ' nested' : '')} role="group" aria-label=${t('filter.group')}>
@@ -42,7 +48,7 @@ export function ConditionTree(table, tree, { nested = false, onChange = () => {}
       <select id=${testPrefix + '-conj'} value=${tree.conj} data-test=${testPrefix + '-conj'} onChange=${(e) => { tree.conj = e.target.value; changed(); }}>
         <option value="and">${t('filter.all')}</option><option value="or">${t('filter.any')}</option></select></div>
     ${tree.items.map((x, i) => x.group
-      ? html`<div class="cond-item" key=${x.k}>${ConditionTree(table, x.group, { nested: true, onChange, testPrefix: testPrefix + '-g' + i })}
+      ? html`<div class="cond-item" key=${x.k}>${ConditionTree(table, x.group, { nested: true, onChange, testPrefix: testPrefix + '-g' + i, exprValues })}
           <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => { tree.items.splice(i, 1); changed(); }}>✕</button></div>`
       : html`<div class="cond-item" key=${x.k}>
           <select aria-label=${t('filter.field')} value=${x.field || ''} data-test=${testPrefix + '-field-' + i}
@@ -51,7 +57,13 @@ export function ConditionTree(table, tree, { nested = false, onChange = () => {}
             ${fields.map((f) => html`<option value=${f.api_name}>${fieldLabel(f)}</option>`)}</select>
           <select aria-label=${t('filter.op')} value=${x.op || '='} data-test=${testPrefix + '-op-' + i} onChange=${(e) => { x.op = e.target.value; changed(); }}>
             ${opsFor(fieldByName(table, x.field)).map((op) => html`<option value=${op}>${opLabel(op)}</option>`)}</select>
-          ${NO_VALUE.has(x.op) ? null : valueInput(fieldByName(table, x.field), x, changed, testPrefix + '-value-' + i)}
+          ${NO_VALUE.has(x.op) ? null : x.expr
+            ? html`<input aria-label=${t('filter.value_expr')} class="mono" value=${x.value ?? ''} data-test=${testPrefix + '-value-' + i}
+                placeholder="item.sku" onInput=${(e) => { x.value = e.target.value; changed(); }} />`
+            : valueInput(fieldByName(table, x.field), x, changed, testPrefix + '-value-' + i)}
+          ${exprValues && !NO_VALUE.has(x.op) ? html`<select aria-label=${t('filter.value_kind')} value=${x.expr ? 'expr' : 'value'}
+              data-test=${testPrefix + '-kind-' + i} onChange=${(e) => { x.expr = e.target.value === 'expr'; x.value = ''; changed(); }}>
+              <option value="value">${t('filter.kind_value')}</option><option value="expr">${t('filter.kind_expr')}</option></select>` : null}
           <button type="button" class="icon" aria-label=${t('common.remove')} onClick=${() => { tree.items.splice(i, 1); changed(); }}>✕</button>
         </div>`)}
     <div class="row">

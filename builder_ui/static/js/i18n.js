@@ -121,6 +121,17 @@ Object.assign(zh, {
   'grid.group_by': '分组', 'grid.no_grouping': '不分组', 'grid.group_empty': '（空）', 'grid.group_toggle': '展开/收起 {name} = {value}',
   'grid.groups_total': '{groups} 组，共 {n} 条', 'grid.groups_capped': '只显示前 1000 组',
 });
+// Filters, sorts and approvers in rule actions (rule_filter.js, filter.js exprValues).
+Object.assign(zh, {
+  'filter.value_expr': '值（表达式）', 'filter.value_kind': '值的类型', 'filter.kind_value': '固定值', 'filter.kind_expr': '表达式',
+  'param.filter': '筛选条件', 'param.guard': '前提条件（不满足则不调整）', 'param.sorts': '排序',
+  'rfilter.mode': '编辑方式', 'rfilter.mode_tree': '可视化', 'rfilter.mode_json': 'JSON', 'rfilter.of_table': '作用于表 {table}',
+  'rfilter.cannot': '这个筛选条件无法用可视化方式表示（如 NOT、跨关联的字段路径），请继续用 JSON 编辑',
+  'rfilter.empty_all': '不加条件 = 全部记录。', 'rfilter.expr_hint': '值可以是表达式：触发记录的字段（如 sku）、item.qty、row.x。',
+  'rfilter.sorts': '排序', 'rfilter.sort_field': '第 {n} 个排序字段', 'rfilter.sort_dir': '第 {n} 个排序方向', 'rfilter.asc': '升序', 'rfilter.desc': '降序',
+  'rfilter.add_sort': '添加排序', 'rfilter.users': '指定成员', 'rfilter.user_ids': '审批人用户编号（用逗号分隔）', 'rfilter.not_member': '（已不是成员）',
+});
+
 const en = {
   'app.title': 'Zhongshu', 'app.loading': 'Loading…',
   'login.subtitle': 'Order hub · build your operations with tables, views, rules and dashboards', 'login.email': 'Email', 'login.password': 'Password', 'login.submit': 'Sign in',
@@ -242,6 +253,17 @@ Object.assign(en, {
   'comments.edited': 'edited', 'comments.edit_label': 'Edit the comment', 'comments.delete_n': 'Delete comment {n}', 'comments.viewer_only': 'Viewers can read comments only.',
   'grid.group_by': 'Group', 'grid.no_grouping': 'No grouping', 'grid.group_empty': '(empty)', 'grid.group_toggle': 'Expand/collapse {name} = {value}',
   'grid.groups_total': '{groups} groups, {n} records', 'grid.groups_capped': 'only the first 1000 groups are shown',
+});
+
+// Filters, sorts and approvers in rule actions (rule_filter.js, filter.js exprValues).
+Object.assign(en, {
+  'filter.value_expr': 'Value (expression)', 'filter.value_kind': 'Kind of value', 'filter.kind_value': 'Fixed value', 'filter.kind_expr': 'Expression',
+  'param.filter': 'Filter', 'param.guard': 'Guard (no adjustment unless it holds)', 'param.sorts': 'Sort',
+  'rfilter.mode': 'Edit as', 'rfilter.mode_tree': 'Visual', 'rfilter.mode_json': 'JSON', 'rfilter.of_table': 'on table {table}',
+  'rfilter.cannot': 'This filter cannot be shown visually (NOT, field paths through links...): keep editing it as JSON',
+  'rfilter.empty_all': 'No condition = every record.', 'rfilter.expr_hint': 'A value can be an expression: a field of the triggering record (sku), item.qty, row.x.',
+  'rfilter.sorts': 'Sort', 'rfilter.sort_field': 'Sort field {n}', 'rfilter.sort_dir': 'Sort direction {n}', 'rfilter.asc': 'Ascending', 'rfilter.desc': 'Descending',
+  'rfilter.add_sort': 'Add a sort', 'rfilter.users': 'Members', 'rfilter.user_ids': 'Approver user ids (comma separated)', 'rfilter.not_member': '(no longer a member)',
 });
 
 export const messages = { 'zh-CN': zh, en };

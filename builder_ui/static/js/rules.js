@@ -6,6 +6,7 @@ import { html, state, t, label, fieldLabel, get, post, patch, del, ApiError, msg
 import { ConditionTree, fromTree, toTree } from './filter.js';
 import { fieldByName } from './fields.js';
 import { filterToExpr, exprToFilter } from './rule_condition.js';
+import { actionFilter, sortsEditor, approverUsers } from './rule_filter.js';
 
 const COMMON = ['update_record', 'notify', 'reject', 'lock_fields', 'adjust_number'];
 const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
@@ -30,7 +31,17 @@ export const RulesScreen = {
       const [r, c] = await Promise.all([get('/rules'), s.cat ? null : get('/rule-catalogue'), state.tables.length ? null : loadTables()]);
       s.rules = r.rules; if (c) s.cat = c;
       if (!s.conn) loadConnectors();
+      if (s.members === undefined) loadMembers();
     }
+    // start_approval's member picker; null (ids typed by hand) when the caller may not list members.
+    async function loadMembers() {
+      s.members = null;
+      const m = await get('/members').catch(() => null);
+      s.members = m ? m.members : null;
+    }
+    // The table an action's filter and sorts apply to: its own table (update_records, pick_row,
+    // count_records, adjust_number, for_each with a table, recompute).
+    const filterTable = (a) => (a.table ? tableByName(a.table) : null);
     // Connector installs (admins only) and manifests: notify/call_connector pick an install and one
     // of its actions, and the action's input schema gives the message form. Without them
     // (a builder), the plain controls stay.
@@ -201,7 +212,15 @@ export const RulesScreen = {
       } else if (name === 'approvers') {
         const roles = new Set((a.approvers && a.approvers.roles) || []);
         ctl = html`<div class="multi" id=${id} role="group">${ROLES.map((r) => html`<label class="check"><input type="checkbox" checked=${roles.has(r)}
-          data-test=${id + '-' + r} onChange=${(e) => { const n = new Set(roles); e.target.checked ? n.add(r) : n.delete(r); set({ ...(a.approvers || {}), roles: [...n] }); }} /> ${t('role.' + r)}</label>`)}</div>`;
+          data-test=${id + '-' + r} onChange=${(e) => { const n = new Set(roles); e.target.checked ? n.add(r) : n.delete(r); set({ ...(a.approvers || {}), roles: [...n] }); }} /> ${t('role.' + r)}</label>`)}</div>
+          ${approverUsers(a, { id, members: s.members, set })}`;
+      } else if ((name === 'filter' || name === 'guard') && schema.type === 'object' && filterTable(a)) {
+        return html`<div class=${'ctl wide' + (hasErr(p) ? ' has-error' : '')} key=${name} role="group" aria-label=${paramLabel(name)}>
+          <span class="ctl-label">${paramLabel(name)}${required ? ' *' : ''}</span>
+          ${actionFilter(a, name, filterTable(a), { id, required, draft: jsonDraftOf(a, name), onChange: () => delete s.errors[p], jsonBox: () => jsonControl(a, name, schema, id, set) })}
+          ${feUnder(p)}</div>`;
+      } else if (name === 'sorts' && schema.type === 'array' && filterTable(a)) {
+        ctl = sortsEditor(a, name, filterTable(a), { id, onChange: () => delete s.errors[p] });
       } else if (schema.type === 'string') {
         ctl = (schema.maxLength || 0) > 4000  // a message template: Jinja placeholders from the record's fields
           ? templateEditor(id, a[name], set, scope)
@@ -209,17 +228,25 @@ export const RulesScreen = {
       } else if (schema.type === 'integer' || schema.type === 'number') {
         ctl = html`<input id=${id} type="number" data-test=${id} value=${a[name] ?? ''} onInput=${(e) => set(e.target.value === '' ? undefined : Number(e.target.value))} />`;
       } else {
-        const key = `${a._k}.${name}`;
-        const draft = s.jsonDraft[key] || (s.jsonDraft[key] = { text: a[name] === undefined ? '' : JSON.stringify(a[name], null, 1), bad: false });
-        ctl = html`<textarea id=${id} class="mono" rows="3" data-test=${id} value=${draft.text} placeholder=${schema.type === 'array' ? '[...]' : '{...}'}
-          onInput=${(e) => { draft.text = e.target.value; try { const v = draft.text.trim() ? JSON.parse(draft.text) : undefined; draft.bad = false; set(v); } catch (err) { draft.bad = true; } }}></textarea>
-          ${draft.bad ? html`<div class="field-error" role="alert">${t('rules.bad_json')}</div>` : null}`;
+        ctl = jsonControl(a, name, schema, id, set);
       }
       return html`<div class=${'ctl' + (hasErr(p) ? ' has-error' : '')} key=${name}>${lbl}${ctl}${feUnder(p)}</div>`;
     }
+    function jsonDraftOf(a, name) {
+      const key = `${a._k}.${name}`;
+      return s.jsonDraft[key] || (s.jsonDraft[key] = { text: a[name] === undefined ? '' : JSON.stringify(a[name], null, 1), bad: false });
+    }
+    // A parameter as JSON text (anything without a form of its own, and a filter's escape hatch).
+    function jsonControl(a, name, schema, id, set) {
+      const draft = jsonDraftOf(a, name);
+      return html`<textarea id=${id} class="mono" rows="3" data-test=${id} aria-label=${paramLabel(name)} value=${draft.text} placeholder=${schema.type === 'array' ? '[...]' : '{...}'}
+          onInput=${(e) => { draft.text = e.target.value; try { const v = draft.text.trim() ? JSON.parse(draft.text) : undefined; draft.bad = false; set(v); } catch (err) { draft.bad = true; } }}></textarea>
+          ${draft.bad ? html`<div class="field-error" role="alert">${t('rules.bad_json')}</div>` : null}`;
+    }
     function valuesEditor(a, ptr, name, id) {
       const obj = a[name] || (a[name] = {});
-      const fields = fieldsOf(a);
+      // pick_row's `set` writes the picked row's values into the rule's record
+      const fields = a.type === 'pick_row' && name === 'set' ? (table() || { fields: [] }).fields : fieldsOf(a);
       return html`<div class="values-editor" id=${id} role="group">
         ${Object.entries(obj).map(([k, v]) => {
           const f = fieldByName({ fields }, k);
@@ -401,6 +428,7 @@ export const RulesScreen = {
       for (const k of Object.keys(s.jsonDraft)) if (k.startsWith(a._k + '.')) delete s.jsonDraft[k];  // drafts of the old contents
       delete a._raw;
       delete a._cond;
+      delete a._filters;
       prep([a]);
     }
     function rawEditor(a, ptr, tid) {
