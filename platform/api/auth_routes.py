@@ -261,6 +261,10 @@ def update_tenant():
 @api.get("/tenants/<tenant>/members")
 def list_members():
     rows = g.db.execute(select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.id)).all()
+    if not g.actor.at_least("builder"):
+        # Members and viewers see who is in the workspace (names for approvals and
+        # assignments), not their colleagues' e-mail addresses or data-scope attributes.
+        return ok({"members": [{"id": u.id, "name": u.name, "role": m.role} for m, u in rows]})
     return ok({"members": [{**user_json(u), "role": m.role, "attributes": m.attributes or {}} for m, u in rows]})
 
 
