@@ -308,7 +308,11 @@ export const Grid = {
         if (i >= 0) { b.rows[i] = markRaw({ ...b.rows[i], ...rec }); g.version++; return; }
       }
     }
+    // Clicks and keys since the grid was asked to jump to a new last row: a user who has
+    // already picked a cell keeps it (focusLast must not pull the cursor away mid-edit).
+    let interactions = 0;
     function onKey(e) {
+      interactions++;
       if (g.editing) return;
       const { r, c } = g.active, page = Math.max(1, Math.floor(g.height / RH) - 1);
       const k = e.key;
@@ -353,7 +357,7 @@ export const Grid = {
       const c = g.conflict; g.conflict = null;
       try { replaceRow(c.id, await get(`${base}/records/${c.id}`)); } catch (e) { g.error = msgOf(e); }
     }
-    expose({ focusLast: () => { const go2 = () => { moveTo((g.total || 1) - 1, 0); scroller.value && scroller.value.focus(); }; Promise.resolve(groupField ? firstLoad : fetchBlock(0)).then(() => setTimeout(go2, 50)); } });
+    expose({ focusLast: () => { const asked = interactions; const go2 = () => { if (interactions !== asked) return; moveTo((g.total || 1) - 1, 0); scroller.value && scroller.value.focus(); }; Promise.resolve(groupField ? firstLoad : fetchBlock(0)).then(() => setTimeout(go2, 50)); } });
 
     function groupHead(gi, i, width) {
       const x = grp.list[gi], f = groupField;
@@ -391,7 +395,7 @@ export const Grid = {
             const editing = active && g.editing;
             return html`<div role="gridcell" key=${f.api_name} aria-selected=${active}
                 class=${'cell' + (active ? ' active' : '') + (NUMERIC.has(f.type) ? ' num' : '')} style=${{ width: widthOf(f) + 'px' }}
-                data-field=${f.api_name} onMousedown=${() => { if (!(active && g.editing)) { stopEdit(true); g.active = { r: i, c }; } }}
+                data-field=${f.api_name} onMousedown=${() => { interactions++; if (!(active && g.editing)) { stopEdit(true); g.active = { r: i, c }; } }}
                 onDblclick=${() => startEdit()}>
               ${editing ? (f.type === 'single_select'
                 ? html`<select class="cell-editor" aria-label=${fieldLabel(f)} value=${g.edit} onKeydown=${onEditorKey}
