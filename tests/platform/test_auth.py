@@ -102,9 +102,8 @@ def test_a_changed_password_hash_logs_out_existing_sessions(platform, owner):
     assert owner.get("/tables").status_code == 401
 
 
-@pytest.mark.skip(reason="not implemented: there is no password-change endpoint yet")
-def test_changing_the_password_through_the_api_logs_out_other_sessions():
-    pass
+# Changing the password through the API (POST /api/v1/auth/password): see
+# tests/security/test_browser_sessions.py::test_changing_the_password_ends_the_other_sessions_and_keeps_this_one
 
 
 # -- CSRF ----------------------------------------------------------------------------------
