@@ -14,6 +14,7 @@ from .errors import ApiError, Conflict, NotFound, ValidationFailed, field_error
 from .fields.base import Ctx, FieldSpec, FieldValueError
 from .fields.choice import assign_choice_ids
 from .models import App, AuditLog, Dashboard, Field, UserTable, View, utcnow
+from .storage.advisor import page_index_columns
 from .storage.query import validate_filter
 from .storage.schema import (
     SchemaCache,
@@ -486,21 +487,7 @@ class Metadata:
 
     def _index_for_view(self, schema: TableSchema, d: dict):
         """Saved views get an index on their equality filters followed by their first sort."""
-        eq_cols = []
-        flt = d.get("filter")
-        conds = flt.get("and", []) if isinstance(flt, dict) and "and" in flt else ([flt] if isinstance(flt, dict) and "field" in flt else [])
-        for c in conds:
-            if isinstance(c, dict) and c.get("op") in ("=", "in") and "." not in c.get("field", "") and c["field"] in schema.fields:
-                spec = schema.fields[c["field"]]
-                if spec.type.storage == "column":
-                    eq_cols.append(spec.column_name)
-        sorts = d.get("sorts") or []
-        if sorts and "." not in sorts[0]["field"]:
-            f = sorts[0]["field"]
-            spec = schema.fields.get(f) or schema.system_specs.get(f)
-            if spec is not None and spec.type.storage in ("column", "system"):
-                eq_cols.append(spec.column_name)
-        ensure_composite_index(self.conn, schema, eq_cols[:3])
+        ensure_composite_index(self.conn, schema, page_index_columns(schema, d.get("filter"), d.get("sorts"))[:3])
 
     def create_view(self, ref, d: dict) -> View:
         schema = self.schema(ref)

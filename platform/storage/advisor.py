@@ -38,17 +38,9 @@ class IndexAdvisor:
     def note_page(self, records, schema, filter_node, sorts) -> None:
         if not self.enabled:
             return
-        eq, rng = _conditions(schema, filter_node)
-        if not eq and not rng:
-            return
-        tail = []
-        first = (sorts or [{}])[0].get("field") if sorts else None
-        sort_col = _column(schema, first) if first else None
-        if sort_col is not None:
-            tail = [sort_col]
-        elif rng:
-            tail = rng[:1]
-        self._consider(records, schema, _dedupe(eq + tail))
+        cols = page_index_columns(schema, filter_node, sorts)
+        if cols:
+            self._consider(records, schema, cols)
 
     def note_aggregate(self, records, schema, filter_node, group_fields, metric_fields) -> None:
         if not self.enabled:
@@ -117,6 +109,17 @@ class IndexAdvisor:
         """Waits for indexes being built (tests, shutdown)."""
         for t in list(self._threads):
             t.join(timeout)
+
+
+def page_index_columns(schema, filter_node, sorts) -> list[str]:
+    """The index a filtered, sorted page wants: its equality columns, then its first sort
+    column (or, unsorted, its first range column). Saved views use it too."""
+    eq, rng = _conditions(schema, filter_node)
+    if not eq and not rng:
+        return []
+    first = sorts[0].get("field") if sorts and isinstance(sorts[0], dict) else None
+    sort_col = _column(schema, first) if first else None
+    return _dedupe(eq + ([sort_col] if sort_col is not None else rng[:1]))
 
 
 def _column(schema, name: str | None) -> str | None:

@@ -68,3 +68,12 @@ def test_the_advisor_can_be_switched_off(owner, orders, platform):
 def test_index_names_are_stable_and_short():
     a = IndexAdvisor.index_name("t_12", ["f_1", "f_2"])
     assert a == IndexAdvisor.index_name("t_12", ["f_1", "f_2"]) and len(a) < 63 and a != IndexAdvisor.index_name("t_12", ["f_2", "f_1"])
+
+
+def test_a_saved_view_gets_the_same_index_at_once(owner, orders, platform):
+    spec = {s["api_name"]: s for s in orders["fields"]}
+    before = _indexes(platform, orders["id"])
+    owner.ok(owner.post("/tables/orders/views", json={"api_name": "paid", "type": "grid", "filter": FILTER,
+                                                      "sorts": [{"field": "created", "direction": "desc"}]}), 201)
+    new = [v for k, v in _indexes(platform, orders["id"]).items() if k not in before]
+    assert new == [[f"f_{spec['status']['id']}", f"f_{spec['created']['id']}"]]
