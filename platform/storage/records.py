@@ -455,7 +455,6 @@ class Records:
         writes_after_insert = user_writes(self.conn)
         results: list[Any] = [None] * len(rows)
         history = []
-        hplan = self._history_plan(schema)
         for i, rid in zip(keep, ids):
             _, children, m2m = converted[i]
             for name, dst in m2m.items():
@@ -464,7 +463,7 @@ class Records:
                 self._write_children(schema, schema.fields[name], rid, child_rows, f"{pointers[i]}/{name}")
             results[i] = rid
             history.append({"record_id": rid, "version": 1, "action": "create",
-                            "changes": self._shown_changes(schema, converted[i][0], rows[i], hplan)})
+                            "changes": self._shown_changes(schema, converted[i][0], rows[i])})
         self._history(schema, history)
         hooks = self.hooks.after_write_for(self, schema) if ids else []
         if (return_records or hooks) and ids:
@@ -489,11 +488,11 @@ class Records:
                     "errors": [e for e in errors], "skipped": sorted(bad_rows)}
         return results
 
-    def _shown_changes(self, schema: TableSchema, cols: dict, given: dict, plan=None) -> dict:
+    def _shown_changes(self, schema: TableSchema, cols: dict, given: dict) -> dict:
         """{field: [None, value as records show it]} for a create's history entry: the fields
         the user sent, plus autonumbers and defaults filled in for them."""
         out = {}
-        for name, col, read in plan or self._history_plan(schema):
+        for name, col, read in schema.history_plan(self.ctx):
             if col in cols:
                 v = cols[col]
                 if v is not None or name in given:
@@ -502,15 +501,6 @@ class Records:
             if name not in out and name in schema.fields:  # sub-tables, to-many links
                 out[name] = [None, _jsonable({name: given[name]}).get(name)]
         return out
-
-    def _history_plan(self, schema: TableSchema):
-        key = ("history", self.ctx.tz)
-        plan = schema._plans.get(key)
-        if plan is None:  # system columns (created_at...) are not part of what the user wrote
-            plan = schema._plans[key] = tuple(
-                p for p in schema.output_plan(self.ctx, frozenset(), frozenset(), None)
-                if schema.fields[p[0]].type.storage == "column")
-        return plan
 
     def _fetch_many(self, schema, ids, access):
         out = {}

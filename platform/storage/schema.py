@@ -74,6 +74,16 @@ class TableSchema:
             self._plans[key] = plan
         return plan
 
+    def history_plan(self, ctx) -> tuple:
+        """The output plan of what a user writes: the fields with their own column (system
+        columns such as created_at are not part of a create's history)."""
+        key = ("history", ctx.tz, ctx.locale)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = tuple(p for p in self.output_plan(ctx, frozenset(), frozenset(), None)
+                                            if self.fields[p[0]].type.storage == "column")
+        return plan
+
     @property
     def physical_name(self) -> str:
         return f"t_{self.id}"

@@ -372,16 +372,17 @@ def after_write(event: WriteEvent) -> None:
         return
     info = records.session.info
     info[_DEFER] = info.get(_DEFER, 0) + 1
+    done = False
     try:
         _after_write(event, rules)
-    except BaseException:
+        done = True
+    finally:
         info[_DEFER] -= 1
         if not info[_DEFER]:
-            info.pop(_RUN_LOG, None)  # the write fails as a whole: its runs did not happen
-        raise
-    info[_DEFER] -= 1
-    if not info[_DEFER]:
-        _flush_run_log(records)
+            if done:
+                _flush_run_log(records)
+            else:
+                info.pop(_RUN_LOG, None)  # the write fails as a whole: its runs did not happen
 
 
 def _after_write(event: WriteEvent, rules) -> None:
