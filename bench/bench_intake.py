@@ -19,12 +19,20 @@ and SQLite with ``--db sqlite``):
 For scale, the same client also measures ``GET /api/v1/health`` (Flask, no database) on the
 same server right after the burst: the ceiling of the HTTP server and framework alone.
 
+The client shares the machine's cores with the server and PostgreSQL, so the CPU each used
+during the burst is reported (``cpu``: core-seconds of the client, the server's processes,
+PostgreSQL, and everything else). ``--client http`` (default) is one ``http.client``
+connection per sender thread; ``--client raw`` (bench/_rawclient.py) drives the same number
+of keep-alive sockets from one thread with requests pre-built as bytes, at a fraction of the
+client CPU.
+
 With ``--embedded-worker`` step 2 runs with the server's own worker on (the single-process
 default: intake then competes with processing for the cores) and step 3 waits for it.
 
     .venv/bin/python bench/bench_intake.py                      # PostgreSQL, 10,000 webhooks
     .venv/bin/python bench/bench_intake.py --db postgresql sqlite --count 3000 --json /tmp/intake.json
     .venv/bin/python bench/bench_intake.py --server gunicorn     # 2 processes x 8 threads (deploy/gunicorn.conf.py)
+    .venv/bin/python bench/bench_intake.py --server gunicorn --client raw --count 5000
 
 Only loopback is contacted. Not a test: the figures depend on what else the machine runs.
 """
@@ -47,6 +55,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench import _rawclient  # noqa: E402
+from bench._cpu import CpuSample  # noqa: E402
 from bench._server import HOST, Server, free_port  # noqa: E402
 from tests.scale import cluster as cl  # noqa: E402
 
@@ -113,7 +123,32 @@ class Sender(threading.Thread):
         h.close()
 
 
-def run_burst(port: int, hook: str, reqs: list, senders: int) -> dict:
+def burst_figures(seconds: float, results: list[tuple[str, int, float, str]], requests: int) -> dict:
+    """Figures of one burst from (external id, status, seconds, error text) per request."""
+    lat = [r[2] for r in results]
+    statuses: dict[int, int] = {}
+    for r in results:
+        statuses[r[1]] = statuses.get(r[1], 0) + 1
+    accepted = sum(v for k, v in statuses.items() if k in (200, 202))
+    return {"requests": requests, "seconds": round(seconds, 3), "accepted": accepted,
+            "accepted_per_s": round(accepted / seconds, 1), "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "p50_ms": round(pct(lat, .5) * 1000, 2), "p95_ms": round(pct(lat, .95) * 1000, 2),
+            "max_ms": round(max(lat) * 1000, 2), "accepted_ids": {r[0] for r in results if r[1] in (200, 202)},
+            "errors": [f"{r[1]}: {r[3][:200]}" for r in results if r[1] not in (200, 202)][:5]}
+
+
+def run_burst_raw(port: int, hook: str, reqs: list, senders: int) -> dict:
+    items = [(ext, _rawclient.build_request(HOST, port, "POST", hook, raw, headers)) for ext, raw, headers in reqs]
+    t0 = time.perf_counter()
+    results = _rawclient.run(HOST, port, items, senders)
+    seconds = time.perf_counter() - t0
+    return burst_figures(seconds, [(r.tag, r.status, r.seconds, r.body.decode("utf-8", "replace"))
+                                   for r in results], len(reqs))
+
+
+def run_burst(port: int, hook: str, reqs: list, senders: int, client: str = "http") -> dict:
+    if client == "raw":
+        return run_burst_raw(port, hook, reqs, senders)
     start = threading.Event()
     threads = [Sender(port, hook, reqs[i::senders], start) for i in range(senders)]
     for t in threads:
@@ -137,9 +172,14 @@ def run_burst(port: int, hook: str, reqs: list, senders: int) -> dict:
             "errors": [e for t in threads for e in t.errors][:5]}
 
 
-def http_ceiling(port: int, count: int, senders: int) -> float:
+def http_ceiling(port: int, count: int, senders: int, client: str = "http") -> float:
     """Requests/s of ``GET /api/v1/health`` (Flask, no database) with the same client: what the
     HTTP server and framework alone allow on this machine right now."""
+    if client == "raw":
+        req = _rawclient.build_request(HOST, port, "GET", "/api/v1/health", b"", {"Accept": "application/json"})
+        t0 = time.perf_counter()
+        _rawclient.run(HOST, port, [(i, req) for i in range(count)], senders)
+        return round(count / (time.perf_counter() - t0), 1)
     start = threading.Event()
 
     def run(n):
@@ -175,11 +215,18 @@ def wait_processed(engine, expected: int, timeout: float) -> float | None:
     return None
 
 
-def proof(engine, accepted_ids: set[str]) -> dict:
-    """Every accepted external id is exactly one inbox row and one order."""
+def proof(engine, accepted_ids: set[str], processed: bool = True) -> dict:
+    """Every accepted external id is exactly one inbox row with exactly one ``inbox.process``
+    job, and (when processed) one order."""
     with engine.connect() as c:
         inbox = dict(c.execute(text("select external_id, count(*) from inbox where external_id like 'WH%' "
                                     "group by external_id")).all())
+        # intake stamps every row of one transaction with the same received_at
+        commits = c.execute(text("select count(distinct received_at) from inbox where external_id like 'WH%'")).scalar()
+        jobless = c.execute(text(
+            "select count(*) from inbox i where i.external_id like 'WH%' and (select count(*) from outbox o "
+            "where o.tenant_id = i.tenant_id and o.kind = 'inbox.process' "
+            "and o.idempotency_key = 'inbox:' || cast(i.id as varchar)) <> 1")).scalar()
         table_id = c.execute(text("select id from user_tables where api_name = 'orders' and deleted_at is null")).scalar()
         col = c.execute(text("select coalesce(physical, 'f_' || id) from fields where table_id = :t "
                              "and api_name = 'external_id' and deleted_at is null"), {"t": table_id}).scalar()
@@ -187,13 +234,15 @@ def proof(engine, accepted_ids: set[str]) -> dict:
                                      f'and deleted_at is null group by "{col}"')).all())
     lost_inbox = sorted(accepted_ids - set(inbox))
     doubled_inbox = sorted(k for k, v in inbox.items() if v > 1)
-    lost_orders = sorted(accepted_ids - set(orders))
+    lost_orders = sorted(accepted_ids - set(orders)) if processed else []
     doubled_orders = sorted(k for k, v in orders.items() if v > 1)
     return {"accepted_ids": len(accepted_ids), "inbox_rows": sum(inbox.values()), "orders": sum(orders.values()),
             "lost_in_inbox": len(lost_inbox), "doubled_in_inbox": len(doubled_inbox),
+            "inbox_rows_without_one_job": jobless, "orders_checked": processed,
+            "rows_per_commit": round(sum(inbox.values()) / commits, 2) if commits else None,
             "lost_orders": len(lost_orders), "doubled_orders": len(doubled_orders),
             "examples": (lost_inbox + doubled_inbox + lost_orders + doubled_orders)[:5],
-            "ok": not (lost_inbox or doubled_inbox or lost_orders or doubled_orders)}
+            "ok": not (lost_inbox or doubled_inbox or jobless or lost_orders or doubled_orders)}
 
 
 class Worker:
@@ -220,23 +269,49 @@ class Worker:
         self.log.close()
 
 
+class PySpy:
+    """``py-spy record`` of the server's processes (GIL holders only: where the CPU goes) for
+    the duration of the burst, written as collapsed stacks (``-f raw``) to ``out``."""
+
+    def __init__(self, pid: int, out: str):
+        exe = Path(sys.executable).with_name("py-spy")
+        if not exe.exists():
+            raise SystemExit("--py-spy needs py-spy in the venv: .venv/bin/pip install py-spy")
+        self.proc = subprocess.Popen([str(exe), "record", "--subprocesses", "--gil", "-r", "100", "-f", "raw",
+                                      "-o", out, "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)  # attached to every process before the clock starts
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 class Gunicorn:
     """The production web node (deploy/gunicorn.conf.py) on a free loopback port."""
 
-    def __init__(self, data_dir: Path, url: str, workers: int, threads: int, env: dict):
+    def __init__(self, data_dir: Path, url: str, workers: int, threads: int, env: dict, worker_class: str = ""):
         self.port = free_port()
         e = dict(os.environ, ZHONGSHU_DATA_DIR=str(data_dir), ZHONGSHU_DATABASE_URL=url, PYTHONUNBUFFERED="1",
                  ZHONGSHU_BIND=f"{HOST}:{self.port}", ZHONGSHU_WEB_WORKERS=str(workers),
                  ZHONGSHU_WEB_THREADS=str(threads), ZHONGSHU_LOG_LEVEL="warning", **env)
+        if worker_class:
+            e["ZHONGSHU_WEB_WORKER_CLASS"] = worker_class
         self.log = open(data_dir / "gunicorn.log", "ab")
         self.proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-c", "deploy/gunicorn.conf.py"],
                                      cwd=str(ROOT), env=e, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        self._wait_listening(data_dir)
+
+    def _wait_listening(self, data_dir: Path):
         import socket
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {data_dir / 'gunicorn.log'}")
+                raise RuntimeError(f"the server exited; see its log in {data_dir}")
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
                     break
@@ -253,6 +328,26 @@ class Gunicorn:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.log.close()
+
+
+class Granian(Gunicorn):
+    """Granian (a Rust HTTP server) running the same WSGI app: HTTP parsing and keep-alive
+    handling off the Python interpreter; the app runs in ``threads`` blocking threads per
+    process. For comparison with gunicorn's gthread worker (see docs/scale.md)."""
+
+    def __init__(self, data_dir: Path, url: str, workers: int, threads: int, env: dict, worker_class: str = ""):
+        self.port = free_port()
+        e = dict(os.environ, ZHONGSHU_DATA_DIR=str(data_dir), ZHONGSHU_DATABASE_URL=url, PYTHONUNBUFFERED="1", **env)
+        exe = Path(sys.executable).with_name("granian")
+        if not exe.exists():
+            raise SystemExit("--server granian needs granian in the venv: .venv/bin/pip install granian")
+        self.log = open(data_dir / "granian.log", "ab")
+        self.proc = subprocess.Popen([str(exe), "--interface", "wsgi", "--factory", "--host", HOST, "--port", str(self.port),
+                                      "--workers", str(workers), "--blocking-threads", str(threads),
+                                      "--log-level", "warning", "--no-ws", "zhongshu.platform.app:create_app"],
+                                     cwd=str(ROOT), env=e, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._wait_listening(data_dir)
 
 
 def bench_db(db: str, args) -> dict:
@@ -273,24 +368,31 @@ def bench_db(db: str, args) -> dict:
     engine = create_engine(url)
     reqs = signed_requests(args.count, args.resend)
     warm = signed_requests(WARMUP, 0, "WARM")  # not counted in the figures (other ids)
-    out: dict = {"db": db, "server": args.server, "senders": args.senders, "count": args.count,
+    out: dict = {"db": db, "server": args.server, "worker_class": args.worker_class, "senders": args.senders, "count": args.count,
                  "resent": len(reqs) - args.count, "embedded_worker": args.embedded_worker}
     worker_env = {"ZHONGSHU_RUN_WORKER": "1" if args.embedded_worker else "0", "ZHONGSHU_RUN_SCHEDULER": "0",
                   "ZHONGSHU_OVERLOAD_OUTBOX_THRESHOLD": "0", "ZHONGSHU_OVERLOAD_INBOX_THRESHOLD": "0",
                   "ZHONGSHU_SECRET_KEY": "scale-test-secret-key-0123456789"}
-    if args.server == "gunicorn":
-        srv = Gunicorn(work, url, args.web_workers, args.threads, worker_env)
-        port = srv.port
+    out["client"] = args.client
+    if args.server in ("gunicorn", "granian"):
+        srv = (Gunicorn if args.server == "gunicorn" else Granian)(work, url, args.web_workers, args.threads, worker_env, args.worker_class)
+        port, srv_pid = srv.port, srv.proc.pid
     else:
         srv = Server(work, url, threads=args.threads, env=worker_env).start()
-        port = srv.port
+        port, srv_pid = srv.port, srv.pid
     try:
-        run_burst(port, info["hook_path"], warm, min(args.senders, 8))  # warm-up
-        burst = run_burst(port, info["hook_path"], reqs, args.senders)
+        run_burst(port, info["hook_path"], warm, min(args.senders, 8), args.client)  # warm-up
+        spy = PySpy(srv_pid, args.py_spy) if args.py_spy else None
+        cpu0 = CpuSample.take(srv_pid, DB_NAME if db == "postgresql" else None)
+        burst = run_burst(port, info["hook_path"], reqs, args.senders, args.client)
+        out["cpu"] = cpu0.until(CpuSample.take(srv_pid, DB_NAME if db == "postgresql" else None))
+        if spy:
+            spy.stop()
         accepted_ids = burst.pop("accepted_ids")
         out["intake"] = burst
         print(f"[{db}] intake: {json.dumps(burst, ensure_ascii=False)}", flush=True)
-        out["http_ceiling_per_s"] = http_ceiling(port, min(args.count, 3000), args.senders)
+        print(f"[{db}] cpu during the burst (core-seconds): {json.dumps(out['cpu'])}", flush=True)
+        out["http_ceiling_per_s"] = http_ceiling(port, min(args.count, 3000), args.senders, args.client)
         print(f"[{db}] GET /api/v1/health (no database): {out['http_ceiling_per_s']}/s", flush=True)
         if args.embedded_worker:
             t_proc = wait_processed(engine, args.count + WARMUP, args.process_timeout)
@@ -298,7 +400,9 @@ def bench_db(db: str, args) -> dict:
         if not args.embedded_worker:
             srv.stop()
     try:
-        if not args.embedded_worker:
+        if args.skip_processing:
+            t_proc = None
+        elif not args.embedded_worker:
             w = Worker(work, url, args.worker_threads)
             try:
                 t_proc = wait_processed(engine, args.count + WARMUP, args.process_timeout)
@@ -306,9 +410,10 @@ def bench_db(db: str, args) -> dict:
                 w.stop()
         out["processing"] = {"seconds": None if t_proc is None else round(t_proc, 2),
                              "orders_per_s": None if not t_proc else round((args.count + WARMUP) / t_proc, 1),
-                             "inbox": inbox_counts(engine), "timed_out": t_proc is None}
+                             "inbox": inbox_counts(engine), "timed_out": t_proc is None and not args.skip_processing,
+                             "skipped": args.skip_processing}
         print(f"[{db}] processing: {json.dumps(out['processing'], ensure_ascii=False)}", flush=True)
-        out["proof"] = proof(engine, accepted_ids)
+        out["proof"] = proof(engine, accepted_ids, processed=not args.skip_processing)
         print(f"[{db}] proof: {json.dumps(out['proof'], ensure_ascii=False)}", flush=True)
     finally:
         if args.embedded_worker:
@@ -328,7 +433,7 @@ def table(results: list[dict]) -> str:
         rows.append((r["db"], f"{i['accepted_per_s']:,.0f}", f"{r.get('http_ceiling_per_s', 0):,.0f}", f"{i['p50_ms']:.1f}", f"{i['p95_ms']:.1f}", f"{i['max_ms']:.0f}",
                      str(i["accepted"]), " ".join(f"{k}×{v}" for k, v in i["statuses"].items()),
                      "-" if p["orders_per_s"] is None else f"{p['orders_per_s']:,.0f}",
-                     str(pr["lost_in_inbox"] + pr["lost_orders"]), str(pr["doubled_in_inbox"] + pr["doubled_orders"]),
+                     str(pr["lost_in_inbox"] + pr.get("inbox_rows_without_one_job", 0) + pr["lost_orders"]), str(pr["doubled_in_inbox"] + pr["doubled_orders"]),
                      "met" if i["accepted_per_s"] >= GOAL_PER_S else "missed"))
     widths = [max(len(str(row[k])) for row in rows) for k in range(len(rows[0]))]
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
@@ -342,16 +447,25 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=10000, help="distinct webhooks (orders) to send")
     ap.add_argument("--resend", type=float, default=2.0, help="percent of them sent a second time")
     ap.add_argument("--senders", type=int, default=16, help="concurrent keep-alive client connections")
-    ap.add_argument("--server", choices=["serve", "gunicorn"], default="serve",
-                    help="zhongshu serve (waitress, one process) or gunicorn (deploy/gunicorn.conf.py)")
+    ap.add_argument("--server", choices=["serve", "gunicorn", "granian"], default="serve",
+                    help="zhongshu serve (waitress, one process), gunicorn (deploy/gunicorn.conf.py) or granian "
+                         "(--web-workers processes x --threads blocking threads)")
+    ap.add_argument("--client", choices=["http", "raw"], default="http",
+                    help="http: a thread with http.client per sender; raw: one thread driving all senders' "
+                         "sockets (bench/_rawclient.py), much less client CPU")
     ap.add_argument("--threads", type=int, default=16, help="server threads (per process)")
     ap.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
+    ap.add_argument("--worker-class", default="", help="gunicorn worker class (default: deploy/gunicorn.conf.py's)")
     ap.add_argument("--worker-threads", type=int, default=2, help="threads of the processing worker")
     ap.add_argument("--embedded-worker", action="store_true",
                     help="run intake with the server's own worker processing at the same time")
     ap.add_argument("--process-timeout", type=float, default=900)
+    ap.add_argument("--skip-processing", action="store_true",
+                    help="measure intake only: no mapping to orders; the proof checks the inbox rows and their jobs")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "zs_bench_intake"))
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--py-spy", metavar="OUT", help="profile the server during the burst with py-spy "
+                    "(collapsed stacks, GIL holders only) into this file")
     args = ap.parse_args(argv)
     os.environ.setdefault("ZHONGSHU_ARGON2_PROFILE", "test")
 

@@ -6,12 +6,23 @@ notification to the outbox, status stamp) on an orders table with an items sub-t
 SQLite and PostgreSQL, with one or more writer threads. Prints orders/s (median of runs),
 outbox jobs queued, and the process RSS.
 
+The notification goes to a DingTalk group robot: the ``dingtalk`` connector is installed as
+``dingtalk_ops`` and points at a robot stub on 127.0.0.1 that checks the token and the 加签
+signature like tests/connectors/test_notifications.py. After each database's runs a real
+``zhongshu worker`` process drains the outbox (``--no-drain`` skips it): jobs drained,
+jobs/s from the first claim to the last finish, failed jobs, messages the robot received,
+and the worker's RSS against the 150 MB goal.
+
     .venv/bin/python bench/bench_rules.py --orders 1000 --runs 3 --threads 1 2
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
+import logging
 import os
 import statistics
 import sys
@@ -25,6 +36,9 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from connectors.conftest import LocalServer, json_response  # noqa: E402  (the connector tests' loopback server)
+from outbox_drain import drain_with_worker  # noqa: E402
+from zhongshu.connectors.service.installs import create_install  # noqa: E402
 from zhongshu.platform.core import Platform  # noqa: E402
 from zhongshu.platform.storage.access import Actor  # noqa: E402
 from zhongshu.runtime.models import OutboxJob, Rule  # noqa: E402
@@ -90,11 +104,64 @@ RULES = [
     {"api_name": "sla", "table": "orders", "trigger": {"type": "time_after", "field": "status_changed_at", "offset": "30 minutes"},
      "condition": "status == '已付款' and ISBLANK(tracking_no)", "actions": [{"type": "update_record", "values": {"status": "'异常中'"}}]},
     {"api_name": "notify", "table": "orders", "trigger": {"type": "record_created"}, "condition": "amount > 1500",
-     "actions": [{"type": "notify", "connector": "dingtalk_ops", "action": "send_text", "input": {"content": "大单 {{ record.order_no }}: {{ record.amount }}"}}]},
+     "actions": [{"type": "notify", "connector": "dingtalk_ops", "action": "send_message",
+                  "input": {"msgtype": "text", "content": "大单 {{ record.order_no }}: {{ record.amount }}"}}]},
 ]
 
+DING_TOKEN, DING_SECRET = "bench-robot", "SECbench0123456789abcdef"
+WORKER_RSS_GOAL_MB = 150
 
-def setup(url: str, data_dir: str) -> tuple[Platform, object]:
+
+class DingTalkRobot:
+    """oapi.dingtalk.com/robot/send on 127.0.0.1: checks the access token, the timestamp and
+    the 加签 signature as the connector tests do, and counts the text messages it accepted."""
+
+    def __init__(self):
+        self.accepted = 0
+        self.refused: list[str] = []
+        self._lock = threading.Lock()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        self.server = LocalServer(self._handle).__enter__()
+        # the bench sends thousands of messages: keep counts, not every request
+        self.server.requests = _Discard()
+
+    def _handle(self, req):
+        a = req.args
+        if req.path != "/robot/send" or a.get("access_token") != DING_TOKEN:
+            return self._refuse(300001, "token is not exist")
+        ts = a.get("timestamp", "")
+        if not ts.isdigit() or abs(int(ts) - time.time() * 1000) > 3600_000:
+            return self._refuse(310000, "invalid timestamp")
+        expect = base64.b64encode(hmac.new(DING_SECRET.encode(), f"{ts}\n{DING_SECRET}".encode(),
+                                           hashlib.sha256).digest()).decode()
+        if a.get("sign") != expect:  # werkzeug has already url-decoded the query
+            return self._refuse(310000, "sign not match")
+        msg = req.get_json(silent=True) or {}
+        if msg.get("msgtype") != "text" or not (msg.get("text") or {}).get("content", "").startswith("大单 "):
+            return self._refuse(40035, "unexpected message")
+        with self._lock:
+            self.accepted += 1
+        return json_response({"errcode": 0, "errmsg": "ok"})
+
+    def _refuse(self, code: int, why: str):
+        with self._lock:
+            self.refused.append(why)
+        return json_response({"errcode": code, "errmsg": why})
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.server.url}/robot/send?access_token={DING_TOKEN}"
+
+    def close(self):
+        self.server.__exit__(None, None, None)
+
+
+class _Discard(list):
+    def append(self, _item):
+        pass
+
+
+def setup(url: str, data_dir: str, robot: DingTalkRobot) -> tuple[Platform, object]:
     if url.startswith("postgresql"):
         admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
         name = url.rsplit("/", 1)[1]
@@ -115,6 +182,8 @@ def setup(url: str, data_dir: str) -> tuple[Platform, object]:
                                                      {"code": "TMP", "region": "-", "temporary": True}])
         recs.create_many(recs.schema("inventory"), [{"sku": f"SKU{i}", "on_hand": 10**7} for i in range(50)])
         recs.create_many(recs.schema("gift_rules"), [{"threshold": 299, "gift_sku": "BAG"}, {"threshold": 599, "gift_sku": "TASTE"}])
+        create_install(zs, s, {"connector": "dingtalk", "api_name": "dingtalk_ops",
+                               "credentials": {"webhook_url": robot.webhook_url, "secret": DING_SECRET}})
         for r in RULES:
             save_rule(s, recs, r, tenant_id=tenant.id)
     return zs, tenant
@@ -142,12 +211,30 @@ def run(zs, tenant, n: int, threads: int, offset: int) -> float:
                 recs.create(recs.schema("orders"), order(offset + k * per + i, rnd))
 
     ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+    CPU_MS.append((time.process_time() - cpu) * 1000 / (per * threads))  # this process's CPU (PostgreSQL's is not in it)
     return per * threads / (time.perf_counter() - started)
+
+
+CPU_MS: list[float] = []
+
+
+def drain(zs, url: str, data_dir: str, robot: DingTalkRobot, db: str, concurrency: int) -> dict:
+    """Drains this database's outbox with a ``zhongshu worker`` process; one result row."""
+    received_before, refused_before = robot.accepted, len(robot.refused)
+    figures = drain_with_worker(zs, url, data_dir, concurrency=concurrency)
+    with zs.tenant_session(None) as s:
+        by_kind = dict(s.execute(select(OutboxJob.kind, func.count()).group_by(OutboxJob.kind)).all())
+        errors = s.scalars(select(OutboxJob.last_error).where(OutboxJob.last_error.is_not(None)).limit(3)).all()
+    return {"db": db, "case": "drain", **figures, "jobs_by_kind": by_kind,
+            "notify_jobs": by_kind.get("connector.action", 0), "robot_received": robot.accepted - received_before,
+            "robot_refused": len(robot.refused) - refused_before, "worker_rss_goal_mb": WORKER_RSS_GOAL_MB,
+            "worker_rss_within_goal": figures["worker_rss_mb"] is not None and figures["worker_rss_mb"] <= WORKER_RSS_GOAL_MB,
+            "sample_errors": [e[:300] for e in errors]}
 
 
 def rss_mb() -> float:
@@ -164,16 +251,20 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--no-drain", action="store_true", help="do not drain the outbox with a worker process afterwards")
+    ap.add_argument("--worker-concurrency", type=int, default=1, help="threads of the draining worker process")
     args = ap.parse_args()
-    results = []
+    results, drains = [], []
+    robot = DingTalkRobot()
     for db in args.db:
         with tempfile.TemporaryDirectory() as d:
             url = f"sqlite:///{d}/bench.db" if db == "sqlite" else PG
-            zs, tenant = setup(url, d)
+            zs, tenant = setup(url, d, robot)
             run(zs, tenant, 50, 1, 10**6)  # warm-up (compiles rules, fills caches)
             offset = 0
             for threads in args.threads:
                 rates = []
+                CPU_MS.clear()
                 for _ in range(args.runs):
                     rates.append(run(zs, tenant, args.orders, threads, offset))
                     offset += args.orders
@@ -182,15 +273,29 @@ def main():
                     rules = s.scalar(select(func.count()).select_from(Rule))
                 results.append({"db": db, "threads": threads, "orders": args.orders, "rules": rules,
                                 "orders_per_s_median": round(statistics.median(rates), 1),
-                                "runs": [round(r, 1) for r in rates], "outbox_jobs": jobs, "rss_mb": round(rss_mb(), 1)})
+                                "runs": [round(r, 1) for r in rates], "cpu_ms_per_order_median": round(statistics.median(CPU_MS), 2),
+                                "outbox_jobs": jobs, "rss_mb": round(rss_mb(), 1)})
                 print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+            if not args.no_drain:
+                drains.append(drain(zs, url, d, robot, db, args.worker_concurrency))
+                print(json.dumps(drains[-1], ensure_ascii=False), flush=True)
             zs.close()
-    print("\n| db | threads | rules | orders/s (median) | runs | RSS MB |\n|---|---|---|---|---|---|")
+    robot.close()
+    print("\n| db | threads | rules | orders/s (median) | runs | CPU ms/order (this process) | RSS MB |\n|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['db']} | {r['threads']} | {r['rules']} | {r['orders_per_s_median']} | {r['runs']} | {r['rss_mb']} |")
+        print(f"| {r['db']} | {r['threads']} | {r['rules']} | {r['orders_per_s_median']} | {r['runs']} | "
+              f"{r['cpu_ms_per_order_median']} | {r['rss_mb']} |")
     print("\ngoal: ≥ 500 orders/s on the 2-core machine with PostgreSQL")
+    if drains:
+        print("\n| db | jobs drained | jobs/s (after the first) | done | dead | retried | robot got / notify jobs | "
+              "worker RSS MB (peak) |\n|---|---|---|---|---|---|---|---|")
+        for r in drains:
+            print(f"| {r['db']} | {r['jobs_drained']} | {r['jobs_per_s']} ({r['jobs_per_s_after_first']}) | {r['done']} | "
+                  f"{r['dead']} | {r['retried']} | "
+                  f"{r['robot_received']} / {r['notify_jobs']} | {r['worker_rss_mb']} ({r['worker_peak_rss_mb']}) |")
+        print(f"\ngoal: worker RSS ≤ {WORKER_RSS_GOAL_MB} MB after the run; 0 dead; every notification received once")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=2))
+        Path(args.json).write_text(json.dumps(results + drains, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":

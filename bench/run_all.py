@@ -45,6 +45,8 @@ PROFILES = {
     "bench_rules.py": (["--orders", "500", "--runs", "2", "--threads", "1", "2", "--db", "postgresql"], [], "file"),
     "bench_peak.py": (["--burst", "2000", "--day", "1000"], [], "file"),
     "bench_intake.py": (["--count", "3000", "--db", "postgresql", "sqlite"], [], "file"),
+    # cost growth: rows, rules per table, tenants, concurrent clients (bench_growth.py --help)
+    "bench_growth.py": (["--quick"], [], "file"),
     "bench_ui.py": (["--rows", "20000", "--reps", "3", "--keep", os.path.join(tempfile.gettempdir(), "zs_ui_bench")], [],
                     "file"),
 }

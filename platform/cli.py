@@ -4,6 +4,7 @@
     zhongshu serve           run the server (embedded default: one process)
     zhongshu migrate         apply database migrations
     zhongshu user create     add a user; zhongshu tenant create: add a tenant
+    zhongshu user disable    disable a user (the account, or with --tenant one membership); user enable undoes it
 """
 from __future__ import annotations
 
@@ -115,7 +116,9 @@ def serve(host, port, threads, do_init, template, sample_size):
     from waitress import serve as waitress_serve
 
     from .app import create_app
+    from .serve_memory import Trimmer, limit_arenas
 
+    limit_arenas()  # before any thread starts (platform/serve_memory.py)
     zs = _platform()
     if do_init:
         info = ensure_initialised(zs, admin_email="admin@example.com", tenant_slug="demo", tenant_name="演示公司 Demo Co.",
@@ -132,9 +135,11 @@ def serve(host, port, threads, do_init, template, sample_size):
         from zhongshu.runtime import scheduler
 
         scheduler.start_in_process(zs)
+    trimmer = Trimmer().start()
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="zhongshu")
     finally:
+        trimmer.stop()
         zs.close()
 
 
@@ -167,6 +172,95 @@ def user_create(email, password, name, superuser, tenant_slug, role):
     except ApiError as e:
         raise click.ClickException(e.message) from None
     click.echo(f"created user {u.email}")
+
+
+def _account_access(zs: Platform, email: str, reason: str | None, disable: bool) -> dict:
+    from .models import User
+    from .user_status import disable_account, enable_account
+
+    with zs.tenant_session(None, write=True) as s:
+        u = s.scalar(select(User).where(User.email == email))
+        if u is None:
+            raise click.ClickException(f"no user {email}")
+        if disable:
+            return disable_account(s, u, actor_id=None, reason=reason, via="cli")
+        return {"changed": enable_account(s, u, actor_id=None, reason=reason, via="cli")}
+
+
+def _membership_access(zs: Platform, email: str, tenant_slug: str, reason: str | None, disable: bool) -> dict:
+    from .models import Membership, User
+    from .user_status import disable_membership, enable_membership, has_other_active_workspace
+
+    t = zs.tenant_by_slug(tenant_slug)
+    if t is None:
+        raise click.ClickException(f"no tenant {tenant_slug}")
+    with zs.tenant_session(None) as everywhere:
+        u = everywhere.scalar(select(User).where(User.email == email))
+        if u is None:
+            raise click.ClickException(f"no user {email}")
+        elsewhere = u.is_superuser or has_other_active_workspace(everywhere, u.id, t.id)
+    with zs.tenant_session(t.id, write=True) as s:
+        m = s.scalar(select(Membership).where(Membership.user_id == u.id))
+        if m is None:
+            raise click.ClickException(f"{email} is not a member of {tenant_slug}")
+        u = s.get(User, u.id)
+        # the operator acts with an owner's rights; the last active owner still stays
+        if disable:
+            return {"changed": disable_membership(s, m, u, actor_id=None, actor_role="owner", reason=reason,
+                                                  end_sessions=not elsewhere, via="cli")}
+        return {"changed": enable_membership(s, m, u, actor_id=None, actor_role="owner", reason=reason, via="cli")}
+
+
+def _change_access(email: str, tenant_slug: str | None, reason: str | None, *, disable: bool) -> None:
+    """``user disable`` / ``user enable``: the account, or one membership with --tenant."""
+    from .errors import ApiError
+    from .user_status import check_reason
+
+    zs = _platform()
+    email = email.lower()
+    try:
+        reason = check_reason(reason)
+        if tenant_slug is None:
+            out = _account_access(zs, email, reason, disable)
+        else:
+            out = _membership_access(zs, email, tenant_slug, reason, disable)
+    except ApiError as e:
+        raise click.ClickException(e.message) from None
+    finally:
+        zs.close()
+    verb = "disabled" if disable else "enabled"
+    where = f" in {tenant_slug}" if tenant_slug else ""
+    if not out["changed"]:
+        click.echo(f"{email} was already {verb}{where}; nothing changed")
+        return
+    click.echo(f"{verb} {email}{where}")
+    if disable and tenant_slug is None:
+        click.echo(f"browser sessions ended: {out['ended_sessions']}; API tokens are refused from now on")
+        if out["workspaces_without_owner"]:
+            click.echo("warning: no active owner is left in " + ", ".join(out["workspaces_without_owner"]), err=True)
+
+
+REASON_OPTION = click.option("--reason", default=None, help="kept in the audit log")
+TENANT_ONLY = click.option("--tenant", "tenant_slug", default=None,
+                           help="only the membership of this tenant (default: the whole account)")
+
+
+@user.command("disable")
+@click.argument("email")
+@TENANT_ONLY
+@REASON_OPTION
+def user_disable(email, tenant_slug, reason):
+    """Disable a user: no login, sessions end now, API tokens are refused. Nothing is deleted; undo with `user enable`."""
+    _change_access(email, tenant_slug, reason, disable=True)
+
+
+@user.command("enable")
+@click.argument("email")
+@TENANT_ONLY
+@REASON_OPTION
+def user_enable(email, tenant_slug, reason):
+    """Enable a disabled user (or, with --tenant, their membership) again."""
+    _change_access(email, tenant_slug, reason, disable=False)
 
 
 @main.group()

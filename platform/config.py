@@ -27,12 +27,18 @@ DEFAULTS = {
     "RUN_LOG_RETENTION_DAYS": 30,
     "AUTO_INDEX": True,  # build indexes for ad-hoc query shapes that repeat (storage/advisor.py)
     "AUTO_INDEX_MIN_ROWS": 20000,  # ...on tables at least this large
+    "SCHEMA_CACHE_TABLES": 2000,  # compiled table schemas kept per process (least recently used out)
+    "SCHEMA_CACHE_COLUMNS": 10000,  # ...and their physical columns in all (~5 KB each: ~50 MB; 0 = no column limit)
+    "METADATA_CACHE_TENANTS": 200,  # tenants whose derived metadata (rules, lookups) a process keeps
     "PUBLIC_URL": "",  # how users reach this instance (links in messages, webhook URLs); default: the request's host
+    "DB_POOL_SIZE": None,  # PostgreSQL connections a process keeps (default 10); deploy/ sets it from the threads
+    "DB_MAX_OVERFLOW": None,  # ...and opens beyond that for a moment, closed after use (default 20)
 }
 
 ENV_PREFIX = "ZHONGSHU_"
 _BOOLS = {"SESSION_COOKIE_SECURE", "RUN_WORKER", "RUN_SCHEDULER", "AUTO_INDEX"}
-_INTS = {"AUTO_INDEX_MIN_ROWS", "MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "RUN_LOG_RETENTION_DAYS"}
+_INTS = {"AUTO_INDEX_MIN_ROWS", "MAX_CONTENT_LENGTH", "MAX_BATCH_SIZE", "ATTACHMENT_MAX_BYTES", "LOGIN_MAX_ATTEMPTS", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", "RUN_LOG_RETENTION_DAYS",
+         "SCHEMA_CACHE_TABLES", "SCHEMA_CACHE_COLUMNS", "METADATA_CACHE_TENANTS", "DB_POOL_SIZE", "DB_MAX_OVERFLOW"}
 
 
 def _coerce(key: str, value):

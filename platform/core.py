@@ -31,10 +31,13 @@ from .tenancy import tenant_session
 class Platform:
     def __init__(self, config: dict | None = None):
         self.config = load_config(config)
-        self.engine = make_engine(self.config["DATABASE_URL"])
+        pool = {k: int(self.config[c]) for k, c in (("pool_size", "DB_POOL_SIZE"), ("max_overflow", "DB_MAX_OVERFLOW"))
+                if self.config.get(c) not in (None, "") and not self.config["DATABASE_URL"].startswith("sqlite")}
+        self.engine = make_engine(self.config["DATABASE_URL"], **pool)
         self.Session = make_sessionmaker(self.engine)
         self.WriteSession = make_sessionmaker(writer(self.engine))
-        self.cache = SchemaCache()
+        self.cache = SchemaCache(int(self.config["SCHEMA_CACHE_TABLES"]), int(self.config["METADATA_CACHE_TENANTS"]),
+                                 int(self.config.get("SCHEMA_CACHE_COLUMNS") or 0) or None)
         self.cache.advisor.enabled = bool(self.config.get("AUTO_INDEX", True))
         self.cache.advisor.min_rows = int(self.config.get("AUTO_INDEX_MIN_ROWS", 20000))
         #: The platform's clock (naive UTC). Tests replace it to make time pass.

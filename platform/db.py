@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -14,23 +14,53 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-_USER_WRITE = re.compile(r"\s*(INSERT INTO|UPDATE|DELETE FROM) [tj]_\d", re.I)
+_USER_WRITE = re.compile(r"\s*(?:INSERT INTO|UPDATE|DELETE FROM) \"?([tj]_\d\w*)", re.I)
+_SCHEMA_CHANGE = re.compile(r"\s*(?:ALTER|CREATE|DROP)\b", re.I)
 
 
 def _count_user_writes(conn, _cursor, statement, _params, _context, _many):
-    # How many statements have written user tables on this connection: the records service
-    # reads a record back after its hooks only when they wrote something.
-    if _USER_WRITE.match(statement):
-        conn.info["zs_user_writes"] = conn.info.get("zs_user_writes", 0) + 1
+    # How many statements have written user tables on this connection, in all and per
+    # table: the records service reads a record back after its hooks only when they wrote
+    # something, and cached rows (storage/rowcache.py) stay valid until their table is written.
+    m = _USER_WRITE.match(statement)
+    if m is not None:
+        info = conn.info
+        info["zs_user_writes"] = info.get("zs_user_writes", 0) + 1
+        per = info.get("zs_table_writes")
+        if per is None:
+            per = info["zs_table_writes"] = {}
+        name = m.group(1)
+        per[name] = per.get(name, 0) + 1
+    elif _SCHEMA_CHANGE.match(statement):
+        _forget_rows(conn)
+
+
+def _forget_rows(conn, *_args) -> None:
+    try:
+        info = conn.info
+    except exc.SQLAlchemyError:
+        # The connection was invalidated (the database went away mid-transaction): its rows
+        # go with it, and the next transaction's "begin" clears whatever is left. A rollback
+        # must never fail here, or a lost database would be answered with a 500, not a 503.
+        return
+    info.pop("zs_rowcache", None)
 
 
 def user_writes(conn) -> int:
     return conn.info.get("zs_user_writes", 0)
 
 
+def table_writes(conn, name: str) -> int:
+    per = conn.info.get("zs_table_writes")
+    return per.get(name, 0) if per else 0
+
+
 def make_engine(url: str, **kw) -> Engine:
     engine = _make_engine(url, **kw)
     event.listen(engine, "after_cursor_execute", _count_user_writes)
+    # Rows cached for one transaction are forgotten when it ends or a savepoint is undone.
+    for name in ("begin", "commit", "rollback", "rollback_savepoint"):
+        event.listen(engine, name, _forget_rows)
     return engine
 
 
@@ -66,7 +96,9 @@ def _make_engine(url: str, **kw) -> Engine:
             # Writers take the write lock at BEGIN (IMMEDIATE) so that two writers never
             # deadlock upgrading a read lock; readers stay deferred and run concurrently (WAL).
             immediate = conn.get_execution_options().get("zs_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Straight on the driver: every request begins one, and SQLAlchemy's statement
+            # machinery around a bare BEGIN costs more than the BEGIN.
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     kw.setdefault("pool_pre_ping", True)

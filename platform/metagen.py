@@ -13,11 +13,11 @@ is not committed yet and may roll back.
 from __future__ import annotations
 
 import secrets
-import threading
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
+from .lru import LruCache
 from .models import App, Dashboard, Field, Membership, PublicPage, Tenant, TemplateInstall, UserTable, View
 
 #: Models whose rows are metadata; the runtime and connectors add theirs with ``watch``.
@@ -86,25 +86,41 @@ def stamp(session, tenant_id: int) -> str | None:
 
 
 class MetaCache:
-    """Per tenant: the newest stamp seen and what was derived under it."""
+    """Per tenant: the newest stamp seen and what was derived under it, for at most
+    ``max_tenants`` tenants (least recently used first out). An evicted tenant's next
+    transaction starts an empty entry under the stamp it reads, exactly as after a change."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._by_tenant: dict[int, tuple[str, dict]] = {}
+    def __init__(self, max_tenants: int = 200):
+        self._by_tenant: LruCache[tuple[str, dict]] = LruCache(max_tenants)
+
+    @property
+    def max_tenants(self) -> int:
+        return self._by_tenant.maxsize
+
+    @max_tenants.setter
+    def max_tenants(self, n: int) -> None:
+        self._by_tenant.maxsize = n
+
+    def __len__(self) -> int:
+        return len(self._by_tenant)
 
     def for_tenant(self, session, tenant_id: int) -> dict | None:
         s = stamp(session, tenant_id)
         if s is None:
             return None
-        hit = self._by_tenant.get(tenant_id)
-        if hit is not None and hit[0] == s:
-            return hit[1]
-        with self._lock:
-            hit = self._by_tenant.get(tenant_id)
-            if hit is None or hit[0] != s:
-                hit = self._by_tenant[tenant_id] = (s, {})
-        return hit[1]
+        return self._by_tenant.get_or_put(tenant_id, lambda hit: hit[0] == s, lambda: (s, {}))[1]
+
+    def forget_schema(self, schema) -> None:
+        """Drops the entries of ``schema``'s tenant that are this very schema object (the
+        compiled-table lookups ``Records.schema`` keeps there); the next request compiles it
+        again. Called when the schema cache evicts it."""
+        hit = self._by_tenant.get(schema.tenant_id)
+        if hit is None:
+            return
+        d = hit[1]
+        for key, value in list(d.items()):  # one C-level copy: safe against other threads' inserts
+            if value is schema:
+                d.pop(key, None)
 
     def clear(self) -> None:
-        with self._lock:
-            self._by_tenant.clear()
+        self._by_tenant.clear()

@@ -75,6 +75,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: the whole account is disabled (instance administrators, user_status.py): no login, session or token
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -91,6 +92,8 @@ class Membership(TenantOwned, Base):
     # Attributes used by row-level data scopes, e.g. {"region": "华东", "warehouse": "HZ"}.
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: set while a workspace admin has disabled this membership (user_status.py); nothing is deleted
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class ApiToken(TenantOwned, Base):

@@ -6,6 +6,7 @@ type registry (each type declares its own ``options`` schema). All are served at
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from .errors import ValidationFailed, field_error
+from .lru import LruCache
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_BASE = "https://zhongshu.dev/schemas/"
@@ -30,10 +32,17 @@ def load_static(name: str) -> dict:
 DYNAMIC: dict = {}
 
 
+#: Bumped whenever a schema may have changed; caches of "this was valid" include it.
+generation = 0
+
+
 def register_dynamic(name: str, build) -> None:
+    global generation
     DYNAMIC[name] = build
     for cached in (schema, validator, _registry):
         cached.cache_clear()
+    _VALID.clear()
+    generation += 1
 
 
 @lru_cache(maxsize=None)
@@ -123,7 +132,37 @@ def _leaf_errors(err):
     return best
 
 
+#: (schema name, digest of the canonical JSON) of documents that passed: installing a template
+#: into many tenants validates the very same definitions again and again. Only successes are
+#: kept, as 16-byte digests, so the cache stays small whatever the documents' size.
+_VALID: LruCache[bool] = LruCache(4096)
+
+
+def canonical_digest(document) -> bytes | None:
+    """A digest of the document's canonical JSON; None if the document is not plain JSON
+    (a tuple, a non-text key, NaN...), which JSON would not tell apart from what the
+    validator sees differently."""
+    try:
+        text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        if json.loads(text) != document:
+            return None
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
 def errors_for(name: str, document, base_pointer: str = "") -> list[dict]:
+    digest = canonical_digest(document)
+    key = (name, digest)
+    if digest is not None and _VALID.get(key):
+        return []
+    errs = _errors_for(name, document, base_pointer)
+    if not errs and digest is not None:
+        _VALID.put(key, True)
+    return errs
+
+
+def _errors_for(name: str, document, base_pointer: str) -> list[dict]:
     out = []
     for err in sorted(validator(name).iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
         for leaf in _leaf_errors(err):

@@ -10,12 +10,16 @@
 from __future__ import annotations
 
 import json
+import weakref
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+
+from zhongshu.platform.db import table_writes
 
 from zhongshu.platform.fields.base import FieldSpec
+from zhongshu.platform.storage import rowcache
 from zhongshu.platform.storage.schema import TableSchema, junction_table
 
 from .expressions import FieldInfo, Schema
@@ -59,9 +63,12 @@ def _info(records, spec: FieldSpec, depth: int) -> FieldInfo:
 
 
 def expression_schema(records, table: TableSchema, depth: int = 0) -> Schema:
-    # Built once per transaction and table version (rules and formulas ask for it often).
-    cache = records.session.info.setdefault("zs_expr_schemas", {})
-    key = (table.id, table.schema_version, depth)
+    # Built once per table version until the tenant's metadata changes (rules and formulas
+    # ask for it on every write); per transaction while metadata is being changed.
+    cache = records.cache.meta.for_tenant(records.session, records.tenant_id)
+    if cache is None:
+        cache = records.session.info.setdefault("zs_expr_schemas", {})
+    key = ("expression_schema", table.id, table.schema_version, depth)
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -97,6 +104,81 @@ def plain(spec: FieldSpec, stored, ctx):
     return stored
 
 
+def _plain_conv(spec: FieldSpec):
+    """``plain`` for one field, decided once: (converter or None for as stored, value of None)."""
+    t = spec.type.name
+    empty = t in ("multi_select", "attachment")
+    if t in ("formula", "lookup", "rollup"):
+        rt = spec.options.get("result_type", "number" if t != "lookup" else "text")
+        t = {"json": "json", "currency": "currency"}.get(rt, rt)
+    if t in ("datetime", "created_time", "modified_time"):
+        def conv(v, ctx):
+            if isinstance(v, str):
+                v = datetime.fromisoformat(v)
+            return v.replace(tzinfo=timezone.utc)
+    elif t == "date":
+        def conv(v, ctx):
+            return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
+    elif t == "currency":
+        def conv(v, ctx):
+            return v if isinstance(v, Decimal) else Decimal(str(v))
+    elif t in ("number", "percent"):
+        def conv(v, ctx):
+            return float(v)
+    elif t in ("single_select", "multi_select", "address", "attachment"):
+        from_storage = spec.type.from_storage
+
+        def conv(v, ctx):
+            return from_storage(v, spec, ctx)
+    elif t == "json":
+        def conv(v, ctx):
+            return json.loads(v) if isinstance(v, str) else v
+    else:
+        conv = None
+    return conv, empty
+
+
+class _Plan:
+    """What ``Loader`` needs of a table, worked out once per compiled table schema: its own
+    columns with their converters, and its links and sub-tables."""
+
+    __slots__ = ("columns", "relations", "__weakref__")
+
+    def __init__(self, table: TableSchema):
+        self.columns = []
+        self.relations = []
+        for spec in table.fields.values():
+            t = spec.type.name
+            if spec.type.has_column(spec) and t != "link":
+                conv, empty = _plain_conv(spec)
+                self.columns.append((spec.api_name, spec.column_name, conv, empty))
+            if t == "link":
+                self.relations.append((spec, "m2o" if spec.type.relationship(spec) == "many_to_one" else "many"))
+            elif t == "sub_table":
+                self.relations.append((spec, "sub"))
+
+
+_PLANS: "weakref.WeakKeyDictionary[TableSchema, _Plan]" = weakref.WeakKeyDictionary()
+
+
+def _plan(table: TableSchema) -> _Plan:
+    plan = _PLANS.get(table)
+    if plan is None:
+        plan = _PLANS[table] = _Plan(table)
+    return plan
+
+
+def _one_to_many_stmt(tt, column: str):
+    """The live rows of ``tt`` whose ``column`` points at ``:src``, built once per table
+    object (kept in its ``info``, so it goes away with it)."""
+    by_col = tt.info.setdefault("zs_one_to_many", {})
+    stmt = by_col.get(column)
+    if stmt is None:
+        stmt = by_col[column] = (select(tt).where(tt.c[column] == bindparam("src"), tt.c.deleted_at.is_(None))
+                                 .order_by(tt.c.id))
+    return stmt
+
+
 class Loader:
     """Loads plain records for evaluation, following only the referenced paths."""
 
@@ -116,65 +198,94 @@ class Loader:
     def rows(self, table: TableSchema, ids: list[int]) -> dict[int, dict]:
         if not ids:
             return {}
-        out = {}
-        t = table.table
-        for i in range(0, len(ids), 900):
-            for row in self.records.conn.execute(select(t).where(t.c.id.in_(ids[i:i + 900]))):
-                out[row.id] = row._mapping
-        return out
+        conn = self.records.conn
+        return {i: rowcache.mapping_of(conn, r) for i, r in rowcache.rows_by_id(conn, table.table, ids).items()}
+
+    def prefetch(self, table: TableSchema, ids: list[int], tree: dict | None) -> None:
+        """Reads these rows and the rows their many-to-one links in ``tree`` lead to, one
+        statement per table and level, into the transaction's row cache: ``load`` of each
+        of them then reads nothing (the candidates of a pick_row and their warehouses)."""
+        rows = self.rows(table, ids)
+        if not tree or not rows:
+            return
+        for spec, kind in _plan(table).relations:
+            sub = tree.get(spec.api_name)
+            if kind == "m2o" and sub:
+                tids = sorted({m[spec.column_name] for m in rows.values() if m[spec.column_name]})
+                if tids:
+                    self.prefetch(self.records.schema(spec.options["target"]), tids, sub)
 
     def build(self, table: TableSchema, mapping, tree: dict | None) -> dict:
         """A plain dict of one row; ``tree`` says which relations to follow (None = none)."""
+        rec = dict(self._columns(table, mapping))
+        tree = tree or {}
+        for spec, kind in _plan(table).relations:
+            name = spec.api_name
+            sub = tree.get(name)
+            if kind == "m2o":
+                tid = mapping[spec.column_name]
+                if sub and tid:
+                    target = self.records.schema(spec.options["target"])
+                    rows = self.rows(target, [tid])
+                    rec[name] = self.build(target, rows[tid], sub) if tid in rows else None
+                else:
+                    rec[name] = {"id": tid} if tid else None
+            elif kind == "many":
+                rec[name] = self.many(spec, mapping["id"], sub) if sub is not None else []
+            else:
+                rec[name] = self.children(spec, mapping["id"], sub) if sub is not None else []
+        return rec
+
+    def _columns(self, table: TableSchema, mapping) -> dict:
+        """The row's own values as plain values; worked out once per row and transaction
+        (a write's rules and computed fields build the same cached rows many times)."""
+        conn = self.records.conn
+        kind = ("plain", table.id)
+        known = rowcache.memo_get(conn, kind, mapping)
+        if known is not None:
+            return known
         ctx = self.records.ctx
+        created, updated = mapping["created_at"], mapping["updated_at"]
         rec = {"id": mapping["id"], "version": mapping["version"], "created_by": mapping["created_by"],
                "updated_by": mapping["updated_by"],
-               "created_at": mapping["created_at"].replace(tzinfo=timezone.utc) if mapping["created_at"] else None,
-               "updated_at": mapping["updated_at"].replace(tzinfo=timezone.utc) if mapping["updated_at"] else None}
-        for spec in table.fields.values():
-            if spec.type.has_column(spec) and spec.type.name != "link":
-                rec[spec.api_name] = plain(spec, mapping[spec.column_name], ctx)
-        tree = tree or {}
-        for spec in table.fields.values():
-            t = spec.type.name
-            if t == "link":
-                rel = spec.type.relationship(spec)
-                sub = tree.get(spec.api_name)
-                if rel == "many_to_one":
-                    tid = mapping[spec.column_name]
-                    if sub and tid:
-                        target = self.records.schema(spec.options["target"])
-                        rows = self.rows(target, [tid])
-                        rec[spec.api_name] = self.build(target, rows[tid], sub) if tid in rows else None
-                    else:
-                        rec[spec.api_name] = {"id": tid} if tid else None
-                elif sub is not None:
-                    rec[spec.api_name] = self.many(spec, mapping["id"], sub)
-                else:
-                    rec[spec.api_name] = []
-            elif t == "sub_table":
-                sub = tree.get(spec.api_name)
-                rec[spec.api_name] = self.children(spec, mapping["id"], sub) if sub is not None else []
+               "created_at": created.replace(tzinfo=timezone.utc) if created else None,
+               "updated_at": updated.replace(tzinfo=timezone.utc) if updated else None}
+        for name, column, conv, empty in _plan(table).columns:
+            v = mapping[column]
+            if v is None:
+                rec[name] = [] if empty else None
+            else:
+                rec[name] = conv(v, ctx) if conv is not None else v
+        rowcache.memo_put(conn, kind, mapping, rec)
         return rec
 
     def children(self, spec: FieldSpec, parent_id: int, tree: dict) -> list[dict]:
         child = self.records.schema(spec.options["table"])
-        ct = child.table
-        rows = self.records.conn.execute(select(ct).where(ct.c.parent_id == parent_id, ct.c.deleted_at.is_(None))
-                                         .order_by(ct.c.position, ct.c.id)).all()
-        return [self.build(child, r._mapping, tree) for r in rows]
+        conn = self.records.conn
+        rows = rowcache.children_of(conn, child.table, [parent_id])[parent_id]
+        return [self.build(child, rowcache.mapping_of(conn, r), tree) for r in rows]
 
     def many(self, spec: FieldSpec, src_id: int, tree: dict) -> list[dict]:
         target = self.records.schema(spec.options["target"])
         tt = target.table
+        conn = self.records.conn
         if spec.type.relationship(spec) == "one_to_many":
+            # Kept for the transaction until the target table is written again (an order's
+            # computed fields and rules read its shipments several times per write).
             via = target.field(spec.options["via"])
-            rows = self.records.conn.execute(select(tt).where(tt.c[via.column_name] == src_id, tt.c.deleted_at.is_(None))
-                                             .order_by(tt.c.id)).all()
+            key = ("one_to_many", tt.name, via.column_name, src_id)
+            stamp = table_writes(conn, tt.name)
+            hit = rowcache.lookup(conn, key, None)
+            if hit is not None and hit[0] == stamp:
+                rows = hit[1]
+            else:
+                rows = conn.execute(_one_to_many_stmt(tt, via.column_name), {"src": src_id}).all()
+                rowcache.keep(conn, key, (stamp, rows))
         else:
             j = junction_table(spec)
-            rows = self.records.conn.execute(select(tt).join(j, j.c.dst_id == tt.c.id).where(
+            rows = conn.execute(select(tt).join(j, j.c.dst_id == tt.c.id).where(
                 j.c.src_id == src_id, tt.c.deleted_at.is_(None)).order_by(tt.c.id)).all()
-        return [self.build(target, r._mapping, tree) for r in rows]
+        return [self.build(target, rowcache.mapping_of(conn, r), tree) for r in rows]
 
     def load(self, table: TableSchema, record_id: int, paths) -> dict | None:
         rows = self.rows(table, [record_id])

@@ -16,17 +16,18 @@ Cycles are refused when a field is defined (``check_field``), so recomputation t
 """
 from __future__ import annotations
 
-import weakref
 from datetime import timezone
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select
 
-from zhongshu.platform.errors import ValidationFailed, field_error
+from zhongshu.platform.db import table_writes
 from zhongshu.platform.fields.base import FieldSpec, FieldValueError
+from zhongshu.platform.storage import rowcache, statements
+from zhongshu.platform.storage.records import PARENTS_BEING_WRITTEN
 from zhongshu.platform.storage.schema import TableSchema, junction_table
 
-from .bridge import Loader, expression_schema
+from .bridge import Loader, expression_schema, plain
 from .expressions import EvalContext, ExpressionError, compile_expression
 
 COMPUTED = ("formula", "lookup", "rollup")
@@ -66,12 +67,60 @@ class Computer:
         order = _topological(compiled)
         self.items = [compiled[n] for n in order]
         self.paths = set().union(*[e.references for _, e in self.items]) if self.items else set()
+        # Rollups counting or summing over a one-to-many link (a warehouse's orders today, a
+        # product's order lines) are worked out by the database, not by loading every related
+        # row, which grows with the data (``_aggregate``).
+        self.aggregated = {spec.api_name for spec, _ in self.items if _aggregatable(table, spec)}
+        rest = [e.references for spec, e in self.items if spec.api_name not in self.aggregated]
+        self.row_paths = set().union(*rest) if rest else set()
 
     def relation_fields(self) -> set[str]:
         """Links and sub-tables the computed fields read through (COUNT(orders) reads the
         relation itself, orders.amount a field over there)."""
         firsts = {p.split(".")[0] for p in self.paths}
         return {f for f in firsts if f in self.table.fields and self.table.fields[f].type.name in ("link", "sub_table")}
+
+
+def _aggregatable(table: TableSchema, spec: FieldSpec) -> bool:
+    o = spec.options
+    if spec.type.name != "rollup" or o.get("fn") not in ("count", "sum"):
+        return False
+    rel = table.fields.get(o.get("through"))
+    return (rel is not None and rel.type.name == "link" and rel.type.relationship(rel) == "one_to_many"
+            and bool(rel.options.get("via")) and (o["fn"] == "count" or bool(o.get("field"))))
+
+
+def _aggregate(records, table: TableSchema, spec: FieldSpec, expr, rid: int, ctx):
+    """The value of a count or sum rollup over a one-to-many link, the rows chosen by the
+    database: the same rows ``Loader.many`` reads (live, pointing at the record, matching the
+    rollup's filter). ``COUNT`` is counted there; ``SUM`` reads the one column, in id order,
+    and adds it up with the expression (blanks, number types and limits as before)."""
+    o = spec.options
+    rel = table.fields[o["through"]]
+    target = records.schema(rel.options["target"])
+    via = target.field(rel.options["via"])
+    tt = target.table
+    conn = records.conn
+    # kept for the transaction until the related table is written again
+    key = ("rollup", spec.id, target.id, rid, records.ctx.now)
+    stamp = table_writes(conn, tt.name)
+    hit = rowcache.lookup(conn, key, None)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    conds = [tt.c[via.column_name] == rid, tt.c.deleted_at.is_(None)]
+    if o.get("filter"):
+        conds.append(records.definition_compiler().where(target, o["filter"]))
+    if o["fn"] == "count":
+        value = conn.execute(select(func.count()).select_from(tt).where(*conds)).scalar_one()
+    else:
+        fspec = target.fields.get(o["field"])
+        if fspec is None or not fspec.type.has_column(fspec) or fspec.type.name == "link":
+            raise TypeError(f"{o['field']} cannot be summed")  # shows as empty, like any value that cannot be computed
+        values = conn.execute(select(tt.c[fspec.column_name]).where(*conds).order_by(tt.c.id)).scalars().all()
+        rc = records.ctx
+        value = expr.evaluate({o["through"]: [{o["field"]: plain(fspec, v, rc)} for v in values]}, ctx)
+    rowcache.keep(conn, key, (stamp, value))
+    return value
 
 
 def _topological(compiled: dict) -> list[str]:
@@ -96,17 +145,17 @@ def _topological(compiled: dict) -> list[str]:
     return out
 
 
-_CACHE: "weakref.WeakKeyDictionary[TableSchema, Computer]" = weakref.WeakKeyDictionary()
-
-
 def computer_for(records, table: TableSchema) -> Computer | None:
-    """Compiled once per compiled table schema (a new schema version is a new object)."""
+    """Compiled once per compiled table schema (a new schema version is a new object). Kept
+    on the schema object itself, so it goes away with the schema: a WeakKeyDictionary keyed
+    by the schema never let go (the Computer refers to its schema), which kept every evicted
+    or superseded schema alive. (Not in ``table.table.info``: SQLAlchemy's statement cache
+    keeps tables alive for a while, and through it the whole schema.)"""
     if not any(s.type.name in COMPUTED for s in table.fields.values()):
         return None
-    c = _CACHE.get(table)
+    c = table.__dict__.get("_zs_computer")
     if c is None:
-        c = Computer(records, table)
-        _CACHE[table] = c
+        c = table._zs_computer = Computer(records, table)
     return c
 
 
@@ -141,13 +190,14 @@ def _recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, 
     if comp is None or not record_ids:
         return {}
     loader = Loader(records)
-    tree = loader.needs(comp.paths)
+    tree = loader.needs(comp.row_paths)
     rows = loader.rows(table, record_ids)
     changes: dict[int, tuple[dict, dict]] = {}
     ctx = EvalContext(now=records.ctx.now.replace(tzinfo=timezone.utc) if records.ctx.now else None,
                       tz=str(records.ctx.tz.key))
     built = {rid: loader.build(table, mapping, tree) for rid, mapping in rows.items()}
-    filtered = [spec for spec, _ in comp.items if spec.type.name == "rollup" and spec.options.get("filter")]
+    filtered = [spec for spec, _ in comp.items if spec.type.name == "rollup" and spec.options.get("filter")
+                and spec.api_name not in comp.aggregated]
     keeps = {spec.api_name: _rollup_filter_ids(records, spec, [r for rec in built.values()
                                                               for r in rec.get(spec.options["through"]) or []])
              for spec in filtered}
@@ -160,7 +210,10 @@ def _recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, 
                 through, keep = spec.options["through"], keeps[spec.api_name]
                 data = {**rec, through: [r for r in rec.get(through) or [] if r["id"] in keep]}
             try:
-                value = expr.evaluate(data, ctx)
+                if spec.api_name in comp.aggregated:
+                    value = _aggregate(records, table, spec, expr, rid, ctx)
+                else:
+                    value = expr.evaluate(data, ctx)
                 if spec.type.name == "rollup" and spec.options["fn"] == "count_distinct":
                     vals = [r.get(spec.options["field"]) for r in data.get(spec.options["through"]) or []]
                     value = len({repr(v) for v in vals if v is not None})
@@ -173,7 +226,8 @@ def _recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, 
             if mapping[spec.column_name] != stored and not _same(mapping[spec.column_name], stored):
                 values[spec.column_name] = stored
         if values:
-            records.conn.execute(update(table.table).where(table.table.c.id == rid).values(**values))
+            rowcache.put(records.conn, table.table, records.conn.execute(
+                statements.set_by_id(table.table, sorted(values)), statements.set_params(rid, values)).all())
             changes[rid] = (values, {c: mapping[c] for c in values})
     return changes
 
@@ -215,7 +269,7 @@ def dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec
 
 def _dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec]]:
     out = []
-    from zhongshu.platform.models import Field, UserTable
+    from zhongshu.platform.models import Field
 
     rows = records.session.execute(select(Field.table_id, Field.definition, Field.type, Field.api_name).where(
         Field.deleted_at.is_(None), Field.type.in_(("sub_table", "link")))).all()
@@ -296,6 +350,12 @@ def _propagate(records, table, before, after, hops, changed, touched):
         if changed is not None and not _reaches(records, owner, rel, changed):
             continue
         ids = affected_ids(records, owner, rel, table, before, after)
+        if rel.type.name == "sub_table" and ids:
+            # A parent whose write is under way (its items are being saved with it) is
+            # recomputed by its own hooks once all its items are written.
+            writing = records.session.info.get(PARENTS_BEING_WRITTEN)
+            if writing:
+                ids = {i for i in ids if (owner.id, i) not in writing}
         if not ids:
             continue
         for rid, (new, old) in _recompute(records, owner, sorted(ids)).items():
@@ -307,7 +367,7 @@ def _propagate(records, table, before, after, hops, changed, touched):
                     seen[2].setdefault(col, value)  # the value before this whole write
             rec = {"id": rid}
             if owner.is_child:
-                row = records.conn.execute(select(owner.table.c.parent_id).where(owner.table.c.id == rid)).first()
+                row = rowcache.rows_by_id(records.conn, owner.table, [rid]).get(rid)
                 rec["parent_id"] = row.parent_id if row else None
             _propagate(records, owner, None, _with_links(records, owner, rid, rec), hops + 1, names, touched)
 
@@ -326,7 +386,7 @@ def _announce(records, touched: dict) -> None:
     for (table_id, rid), (owner, names, old) in touched.items():
         if not names or (table_id, rid) in running:
             continue
-        row = records.conn.execute(select(owner.table).where(owner.table.c.id == rid)).first()
+        row = rowcache.rows_by_id(records.conn, owner.table, [rid]).get(rid)
         if row is None or row.deleted_at is not None:
             continue
         access = records.access(owner)
@@ -338,7 +398,7 @@ def _announce(records, touched: dict) -> None:
 
 
 def _with_links(records, table: TableSchema, rid: int, rec: dict) -> dict:
-    row = records.conn.execute(select(table.table).where(table.table.c.id == rid)).first()
+    row = rowcache.rows_by_id(records.conn, table.table, [rid]).get(rid)
     if row is None:
         return rec
     for spec in table.fields.values():

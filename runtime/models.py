@@ -55,6 +55,9 @@ class OutboxJob(TenantOwned, Base):
     """A side effect written in the transaction that caused it, run later by a worker."""
 
     __tablename__ = "outbox"
+    # No index on tenant_id alone: the unique (tenant_id, …) index serves lookups and cascades
+    # by tenant, and a second one would cost every stored webhook and job one more index write.
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"))
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_outbox_tenant_key"),
         Index("ix_outbox_due", "status", "priority", "run_at"),
@@ -174,6 +177,9 @@ class InboxEvent(TenantOwned, Base):
     """An inbound payload stored raw before anything else happens to it."""
 
     __tablename__ = "inbox"
+    # No index on tenant_id alone: the unique (tenant_id, …) index serves lookups and cascades
+    # by tenant, and a second one would cost every stored webhook and job one more index write.
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"))
     __table_args__ = (
         UniqueConstraint("tenant_id", "dedupe_key", name="uq_inbox_tenant_dedupe"),
         Index("ix_inbox_status", "status", "id"),

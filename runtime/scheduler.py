@@ -62,6 +62,7 @@ from zhongshu.platform.db import writer
 from zhongshu.platform.models import utcnow
 
 from .models import OutboxJob, RuleRun, SchedulerLease
+from .wakeup import jobs_committed
 
 log = logging.getLogger("zhongshu.scheduler")
 
@@ -300,6 +301,7 @@ class Scheduler:
             try:
                 _call(entry.fn, self.platform)
                 entry.last_error = None
+                jobs_committed(self.platform)  # a task may have enqueued jobs: wake their consumers
             except Exception as exc:
                 entry.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scheduled job %s failed", job_id)

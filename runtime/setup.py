@@ -33,6 +33,7 @@ def _global_setup():
     # Bulk inserts into a table without computed fields or rules skip reading rows back.
     computed.on_write.wants = _computed_wants
     engine.after_write.wants = _rules_want
+    engine.check_locks.actions = ("update",)  # it checks updates only: no call per row of a bulk create
     from zhongshu.platform import metagen
 
     from .models import ConnectorInstall, Rule

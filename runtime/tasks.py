@@ -2,14 +2,9 @@
 due SLA timers, schedule-triggered rules, and dashboard threshold alerts."""
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
-
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from .scheduler import periodic, register_schedule_provider
-
-log = logging.getLogger("zhongshu.tasks")
 
 
 @periodic("rules.fire_due_timers", seconds=10)
@@ -22,6 +17,10 @@ def fire_due_timers(platform) -> None:
 
 @register_schedule_provider
 def scheduled_rules(platform) -> list:
+    """Every ~10 s in every scheduler process. Only rules whose stored JSON mentions
+    "schedule" are read (a text match in the database, checked again below): reading every
+    rule of every tenant made this cost ~1 ms of CPU and ~0.2 MB of (never returned) heap per
+    tenant each round — 200 MB at 1,000 tenants of the order hub (43 rules each)."""
     from zhongshu.platform.fields.time import parse_duration
 
     from .models import Rule
@@ -29,7 +28,8 @@ def scheduled_rules(platform) -> list:
 
     jobs = []
     with platform.tenant_session(None) as s:
-        rows = s.execute(select(Rule.id, Rule.tenant_id, Rule.definition).where(Rule.enabled.is_(True))).all()
+        rows = s.execute(select(Rule.id, Rule.tenant_id, Rule.definition)
+                         .where(Rule.enabled.is_(True), cast(Rule.definition, Text).like("%schedule%"))).all()
     for rule_id, tenant_id, d in rows:
         trig = (d or {}).get("trigger") or {}
         if trig.get("type") != "schedule":
@@ -48,50 +48,8 @@ def scheduled_rules(platform) -> list:
 @periodic("dashboards.alerts", seconds=60)
 def dashboard_alerts(platform) -> int:
     """Widgets with ``threshold.notify`` (a connector install) send a message when their
-    value crosses the threshold — at most once an hour per widget while it stays crossed."""
-    from zhongshu.platform.models import Dashboard, Tenant
-    from zhongshu.platform.storage.access import Actor
-    from zhongshu.platform.storage.aggregate import aggregate
+    value crosses the threshold — at most once an hour per widget while it stays crossed
+    (the message per connector: :mod:`.dashboard_alerts`)."""
+    from .dashboard_alerts import queue_alerts
 
-    from .outbox import PRIORITY_LOW, enqueue
-
-    sent = 0
-    with platform.tenant_session(None) as s:
-        boards = s.execute(select(Dashboard.id, Dashboard.tenant_id)).all()
-    for board_id, tenant_id in boards:
-        with platform.tenant_session(tenant_id, write=True) as s:
-            board = s.get(Dashboard, board_id)
-            widgets = [w for w in (board.definition.get("widgets") or []) if (w.get("threshold") or {}).get("notify")]
-            if not widgets:
-                continue
-            tenant = s.get(Tenant, tenant_id)
-            records = platform.records(s, tenant, Actor(None, "owner", is_system=True))
-            from .models import ConnectorInstall
-
-            live = {i.api_name for i in s.scalars(select(ConnectorInstall).where(ConnectorInstall.enabled.is_(True)))}
-            # Like rules, an alert waits for its connector to be configured (no dead letters meanwhile).
-            widgets = [w for w in widgets if w["threshold"]["notify"] in live]
-            for w in widgets:
-                try:
-                    spec = {k: w[k] for k in ("group_by", "metrics", "filter", "limit") if k in w}
-                    data = aggregate(records, records.schema(w["table"]), spec)
-                except Exception as e:  # a widget broken by a schema change is skipped, not fatal
-                    log.warning("dashboard %s widget %s: %s", board_id, w.get("id"), e)
-                    continue
-                if not data["rows"]:
-                    continue
-                metric = data["metrics"][0]
-                value = max((r.get(metric) or 0) for r in data["rows"])
-                th = w["threshold"]
-                crossed = {">": value > th["value"], ">=": value >= th["value"], "<": value < th["value"], "<=": value <= th["value"]}[th["op"]]
-                if not crossed:
-                    continue
-                title = w.get("title") or w["id"]
-                title = title.get("zh-CN") if isinstance(title, dict) else title
-                hour = (records.ctx.now or platform.clock()).strftime("%Y%m%d%H")
-                text = f"【{board.api_name}】{title}: {value} {th['op']} {th['value']}"
-                if enqueue(records.conn, tenant_id=tenant_id, kind="connector.action", priority=PRIORITY_LOW,
-                           key=f"dash:{board_id}:{w['id']}:{hour}",
-                           payload={"install": th["notify"], "action": "send_text", "input": {"content": text}}):
-                    sent += 1
-    return sent
+    return queue_alerts(platform)

@@ -39,7 +39,7 @@ from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from zhongshu.runtime.expressions.functions import _format_date, mask_name, mask_phone
 from zhongshu.runtime.expressions.values import EvalContext, State, round_half_up, to_date_value
@@ -100,12 +100,13 @@ class _Limit(Exception):
 # ---------------------------------------------------------------------------------------
 
 class _Budget:
-    __slots__ = ("iterations", "deadline", "tz")
+    __slots__ = ("iterations", "deadline", "tz", "escape")
 
-    def __init__(self, timeout: float, tz: str):
+    def __init__(self, timeout: float, tz: str, escape=None):
         self.iterations = 0
         self.deadline = time.monotonic() + timeout
         self.tz = tz
+        self.escape = escape
 
     def tick(self):
         self.iterations += 1
@@ -219,31 +220,46 @@ def _f_money(value, symbol: str = "¥", decimals: int = 2):
     return f"{sign}{str(symbol)[:5]}{abs(d):,.{decimals}f}"
 
 
-def _f_replace(value, old, new, count=None):
+def _html(eval_ctx, *values) -> bool:
+    """In an HTML template, a filter given markup (``'<br>'|safe``) keeps it as markup and
+    escapes the rest, like Jinja's own filters; otherwise its text result is escaped whole."""
+    return eval_ctx.autoescape and any(hasattr(v, "__html__") for v in values)
+
+
+@jinja2.pass_eval_context
+def _f_replace(eval_ctx, value, old, new, count=None):
+    html = _html(eval_ctx, value, old, new)
+    if html:
+        value, old, new = escape(value), escape(old), escape(new)
     s, old, new = str(value), str(old), str(new)
     n = s.count(old) if old else len(s) + 1
     if count is not None:
         n = min(n, max(int(count), 0))
     if len(s) + n * (len(new) - len(old)) > MAX_STRING:
         raise _Limit("replace: the result would be too long.", "replace：结果将会过长。")
-    return s.replace(old, new) if count is None else s.replace(old, new, int(count))
+    out = s.replace(old, new) if count is None else s.replace(old, new, int(count))
+    return Markup(out) if html else out
 
 
-def _f_join(value, d: str = "", attribute=None):
+@jinja2.pass_eval_context
+def _f_join(eval_ctx, value, d: str = "", attribute=None):
     items = list(value) if not isinstance(value, str) else [value]
     if len(items) > MAX_LOOP_ITERATIONS:
         raise _Limit("join: too many items.", "join：项目过多。")
+    html = _html(eval_ctx, d, *items)
+    if html:
+        d = escape(d)
     parts = []
     total = 0
     for it in items:
         if attribute is not None:
             it = it.get(attribute) if isinstance(it, dict) else None
-        p = "" if it is None else str(it)
+        p = "" if it is None else str(escape(it) if html else it)
         total += len(p) + len(str(d))
         if total > MAX_STRING:
             raise _Limit("join: the result would be too long.", "join：结果将会过长。")
         parts.append(p)
-    return str(d).join(parts)
+    return Markup(str(d).join(parts)) if html else str(d).join(parts)
 
 
 def _f_indent(value, width=4, first=False, blank=False):
@@ -292,6 +308,18 @@ def _finalize(value):
     if callable(value) or isinstance(value, type):
         return ""  # a method named without calling it prints nothing, never "<built-in method ...>"
     return value
+
+
+def _finalize_escaped(value):
+    """Values printed by ``{{ }}`` in a template rendered with an ``escape`` function (a
+    markdown dialect): escaped unless marked ``|safe``. Template text is never finalized,
+    and constants are finalized at compile time with no escape set: what the rule author
+    wrote stays markup."""
+    value = _finalize(value)
+    b = _BUDGET.get()
+    if b is None or b.escape is None or isinstance(value, Markup):
+        return value
+    return b.escape(value if isinstance(value, str) else str(value))
 
 
 class _Env(ImmutableSandboxedEnvironment):
@@ -380,8 +408,9 @@ class _Env(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-def _make_env(html: bool) -> _Env:
-    env = _Env(autoescape=html, optimized=False, undefined=jinja2.ChainableUndefined, finalize=_finalize,
+def _make_env(html: bool, escaped: bool = False) -> _Env:
+    env = _Env(autoescape=html, optimized=False, undefined=jinja2.ChainableUndefined,
+               finalize=_finalize_escaped if escaped else _finalize,
                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.globals.clear()
     env.globals.update({"range": _safe_range, "_zs_iter": _zs_iter, "_zs_guard": _zs_guard})
@@ -392,7 +421,13 @@ def _make_env(html: bool) -> _Env:
     return env
 
 
-_ENVS = {False: _make_env(False), True: _make_env(True)}
+#: mode -> environment: False plain text, True HTML (autoescape), "escape" another markup whose
+#: escape function render_template gets (markdown of a robot message)
+_ENVS = {False: _make_env(False), True: _make_env(True), "escape": _make_env(False, escaped=True)}
+
+
+def _mode(html):
+    return "escape" if callable(html) or html == "escape" else bool(html)
 
 #: Jinja's default globals, removed here; naming them is refused at save time.
 _REMOVED_GLOBALS = frozenset({"cycler", "joiner", "namespace", "lipsum", "dict", "self"})
@@ -456,7 +491,7 @@ def _syntax_error(e: TemplateSyntaxError) -> TemplateError:
 
 def _compile(source: str, html: bool):
     """-> (template or None, errors)."""
-    env = _ENVS[bool(html)]
+    env = _ENVS[_mode(html)]
     errors: list[TemplateError] = []
     if not isinstance(source, str):
         return None, [TemplateError("syntax", "The template must be text.", "模板必须是文本。")]
@@ -491,7 +526,8 @@ class _Cache:
         self.lock = threading.Lock()
 
     def get(self, source, html):
-        key = (source, bool(html))
+        html = _mode(html)
+        key = (source, html)
         with self.lock:
             hit = self.data.get(key)
             if hit is not None:
@@ -532,12 +568,17 @@ def _line_of(exc: BaseException) -> int | None:
 def render_template(source: str, context: Mapping[str, Any] | None = None, *, html: bool = False,
                     tz: str = "Asia/Shanghai", max_output: int = MAX_OUTPUT,
                     timeout: float = DEFAULT_TIMEOUT) -> str:
-    """Render a user template with plain data; raises TemplateError on any problem."""
+    """Render a user template with plain data; raises TemplateError on any problem.
+
+    ``html``: False (plain text), True (HTML: printed values are HTML-escaped), or a
+    function str -> str that escapes each value printed by ``{{ }}`` for another markup
+    (e.g. a robot's markdown); values marked ``|safe`` and the template's own text are
+    left as they are."""
     template, errors = _CACHE.get(source, html)
     if template is None:
         e = errors[0]
         raise TemplateError(e.code, e.message_en, e.message_zh, e.line)
-    budget = _Budget(timeout, tz)
+    budget = _Budget(timeout, tz, html if callable(html) else None)
     token = _BUDGET.set(budget)
     out: list[str] = []
     total = 0

@@ -55,6 +55,7 @@ from zhongshu.platform.models import utcnow
 
 from .models import OutboxJob
 from .outbox import HANDLERS, PRIORITY_ORDER, JobContext
+from .wakeup import MIN_PASS_GAP, describe, jobs_committed, listener
 
 log = logging.getLogger("zhongshu.worker")
 
@@ -184,6 +185,7 @@ class Worker:
             self._failed(job, exc)
             return
         self._finish(job, status="done", result=_jsonable(result))
+        jobs_committed(self.platform)  # the handler may have enqueued jobs: wake their consumers
         log.debug("outbox job %s (%s) done in %.1f ms", job["id"], job["kind"], (time.monotonic() - started) * 1000)
 
     def _failed(self, job: dict, exc: Exception) -> None:
@@ -233,11 +235,16 @@ class Worker:
 
     # -- loops ----------------------------------------------------------------------------
     def run_forever(self, stop: threading.Event, poll: float = 0.5) -> None:
-        """Runs until ``stop`` is set: back-to-back batches while there is work, then
-        polls every ``poll`` seconds. Database errors are logged and retried with a pause."""
-        log.info("outbox worker %s started (kinds: %s)", self.name, ",".join(self.kinds or ["all"]))
+        """Runs until ``stop`` is set: back-to-back batches while there is work; when idle,
+        waits for a wake-up (PostgreSQL NOTIFY, runtime/wakeup.py) or ``poll`` seconds,
+        whichever comes first. Database errors are logged and retried with a pause."""
+        wake = listener(self.platform)
+        log.info("outbox worker %s started (kinds: %s, wake-ups: %s)", self.name, ",".join(self.kinds or ["all"]),
+                 describe(wake))
         pause = poll
         while not stop.is_set():
+            seen = wake.generation if wake else 0  # read before claiming: a wake-up during the pass is not lost
+            started = time.monotonic()
             try:
                 n = self.run_once()
                 pause = poll
@@ -246,7 +253,11 @@ class Worker:
                 n = 0
                 pause = min(30.0, max(pause, poll) * 2)
             if n == 0:
-                stop.wait(pause)
+                if wake is not None and pause == poll:
+                    if wake.wait(seen, pause, stop):  # woken: but not more often than MIN_PASS_GAP
+                        stop.wait(max(0.0, started + MIN_PASS_GAP - time.monotonic()))
+                else:
+                    stop.wait(pause)
         log.info("outbox worker %s stopped", self.name)
 
 

@@ -199,6 +199,13 @@ class Connector:
         validate_against(spec.input_schema, data, "input", error_cls=PermanentError)
         return data
 
+    def text_formats(self, action: str, input: dict) -> dict[str, str]:
+        """Which top-level text fields of ``input`` are in a markup (``"html"``,
+        ``"markdown_dingtalk"``, ``"markdown_wecom"``; see :mod:`.textformat`), so that
+        whoever renders them as templates escapes the values it puts in. Fields not named
+        are plain text. Override when an action sends markup."""
+        return {}
+
     def mappings(self, config: dict | None = None, event_type: str | None = None) -> list:
         """The field mappings for this install: ``config["mappings"]`` (admin-edited) if
         present, else the manifest defaults; filtered by ``event_type`` if given."""

@@ -15,7 +15,8 @@ import urllib.parse
 from ..api import (ActionResult, ConnectionResult, Connector, Manifest, PermanentError,
                    RetryableError)
 from ..api.signing import hmac_sha256_b64, icon
-from ..api.templating import render
+from ..api.templating import DATA_SCHEMA, input_texts
+from ..api.textformat import MARKDOWN_DINGTALK
 
 DEFAULT_URL = "https://oapi.dingtalk.com/robot/send"
 
@@ -53,7 +54,9 @@ MANIFEST = {
     "actions": [{
         "name": "send_message",
         "labels": {"zh-CN": "发送群消息", "en": "Send group message"},
-        "description": "Text fields are Jinja2 templates rendered with input.data (sandboxed).",
+        "description": "Text fields are sent as given. With input.data they are sandboxed Jinja2 templates "
+                       "over data (values from data are escaped in markdown); rules leave data out (a rule renders "
+                       "its message itself, once).",
         "input_schema": {
             "type": "object",
             "required": ["msgtype"],
@@ -66,7 +69,7 @@ MANIFEST = {
                 "buttons": {"type": "array", "items": {"type": "object", "required": ["title", "url"],
                             "properties": {"title": {"type": "string"}, "url": {"type": "string"}}}},
                 "at": _AT,
-                "data": {"type": "object", "default": {}},
+                "data": DATA_SCHEMA,
             },
         },
         "output_schema": {"type": "object", "properties": {"errcode": {"type": "integer"},
@@ -83,9 +86,17 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return urllib.parse.quote_plus(digest)
 
 
+def text_formats(data: dict) -> dict:
+    """``text`` of a markdown message or an ActionCard is markdown; the title (shown in the
+    chat list and notifications), button titles and text messages are plain text."""
+    return {"text": MARKDOWN_DINGTALK} if data.get("msgtype") in ("markdown", "actionCard") else {}
+
+
 def build_message(data: dict) -> dict:
-    """Turn action input into DingTalk's message JSON (templates rendered)."""
-    vars_ = data.get("data") or {}
+    """Turn action input into DingTalk's message JSON (texts rendered only with input.data;
+    values from data are escaped in the markdown text)."""
+    text = input_texts(data)
+    formats = text_formats(data)
 
     def r(key, required=True):
         v = data.get(key)
@@ -93,7 +104,7 @@ def build_message(data: dict) -> dict:
             if required:
                 raise PermanentError(f"input/{key} is required for msgtype {data['msgtype']}", code="invalid_input")
             return None
-        return render(v, vars_, what=f"input/{key}")
+        return text(v, f"input/{key}", formats.get(key))
 
     mt = data["msgtype"]
     if mt == "text":
@@ -103,8 +114,8 @@ def build_message(data: dict) -> dict:
     else:
         card = {"title": r("title"), "text": r("text"), "btnOrientation": "0"}
         if data.get("buttons"):
-            card["btns"] = [{"title": render(b["title"], vars_), "actionURL": render(b["url"], vars_)}
-                            for b in data["buttons"]]
+            card["btns"] = [{"title": text(b["title"], f"input/buttons/{i}/title"),
+                             "actionURL": text(b["url"], f"input/buttons/{i}/url")} for i, b in enumerate(data["buttons"])]
         else:
             card["singleTitle"] = r("single_title")
             card["singleURL"] = r("single_url")
@@ -138,6 +149,9 @@ class DingTalkRobotConnector(Connector):
             ts = now_ms if now_ms is not None else int(time.time() * 1000)
             url += f"&timestamp={ts}&sign={sign(credentials['secret'], ts)}"
         return url
+
+    def text_formats(self, action, input):
+        return text_formats(input)
 
     def test_connection(self, config, credentials):
         result = super().test_connection(config, credentials)

@@ -21,7 +21,8 @@ from email.utils import formatdate, getaddresses
 
 from ..api import ActionResult, ConnectionResult, Connector, Manifest, PermanentError, RetryableError
 from ..api.signing import icon
-from ..api.templating import render
+from ..api.templating import DATA_SCHEMA, input_texts
+from ..api.textformat import HTML
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -53,7 +54,9 @@ MANIFEST = {
     "actions": [{
         "name": "send_email",
         "labels": {"zh-CN": "发送邮件", "en": "Send email"},
-        "description": "subject/text/html are Jinja2 templates rendered with input.data.",
+        "description": "subject/text/html are sent as given. With input.data they are sandboxed Jinja2 "
+                       "templates over data (values from data are HTML-escaped in html); rules leave data "
+                       "out (a rule renders its message itself, once).",
         "input_schema": {
             "type": "object", "required": ["to", "subject"],
             "properties": {
@@ -63,7 +66,7 @@ MANIFEST = {
                 "subject": {"type": "string"},
                 "text": {"type": "string"},
                 "html": {"type": "string"},
-                "data": {"type": "object", "default": {}},
+                "data": DATA_SCHEMA,
             },
         },
         "output_schema": {"type": "object", "properties": {
@@ -82,9 +85,9 @@ def _addr(s: str) -> Address:
 
 
 def build_message(data: dict, cfg: dict, idempotency_key: str) -> EmailMessage:
-    v = data.get("data") or {}
+    text_of = input_texts(data)  # templates only with input.data
     msg = EmailMessage()
-    msg["Subject"] = render(data["subject"], v, what="input/subject")
+    msg["Subject"] = text_of(data["subject"], "input/subject")
     msg["From"] = Address(display_name=cfg.get("from_name") or "", addr_spec=cfg["from_address"])
     msg["To"] = [_addr(a) for a in data["to"]]
     if data.get("cc"):
@@ -94,8 +97,8 @@ def build_message(data: dict, cfg: dict, idempotency_key: str) -> EmailMessage:
     msg["Date"] = formatdate(localtime=False)
     domain = cfg["from_address"].rsplit("@", 1)[-1]
     msg["Message-ID"] = f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
-    text = render(data["text"], v, what="input/text") if data.get("text") else None
-    html = render(data["html"], v, what="input/html") if data.get("html") else None
+    text = text_of(data["text"], "input/text") if data.get("text") else None
+    html = text_of(data["html"], "input/html", HTML) if data.get("html") else None  # data values escaped
     if text is None and html is None:
         raise PermanentError("input needs text or html", code="invalid_input")
     msg.set_content(text if text is not None else "This message is HTML only.", charset="utf-8", cte="base64")
@@ -125,6 +128,9 @@ def _smtp_error(exc: smtplib.SMTPResponseException | smtplib.SMTPException, wher
 
 class EmailConnector(Connector):
     manifest = Manifest.from_dict(MANIFEST)
+
+    def text_formats(self, action, input):
+        return {"html": HTML}  # the HTML part; subject and text part are plain text
 
     def _connect(self, cfg: dict, creds: dict) -> smtplib.SMTP:
         host, sec = cfg["host"], cfg["security"]

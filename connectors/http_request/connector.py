@@ -5,7 +5,8 @@ import time
 
 from ..api import (ActionResult, ConnectionResult, Connector, Manifest, PayloadError, PermanentError)
 from ..api.signing import hmac_sha256_hex, icon
-from ..api.templating import render, render_json
+from ..api.templating import DATA_SCHEMA, TemplateRenderError, input_texts
+from ..api.textformat import JSON
 
 MANIFEST = {
     "name": "http_request",
@@ -47,9 +48,11 @@ MANIFEST = {
                 "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
                 "url": {"type": "string", "minLength": 1},
                 "headers": {"type": "object", "additionalProperties": {"type": "string"}, "default": {}},
-                "body_template": {"type": "string", "description": "Jinja2 template producing JSON"},
+                "body_template": {"type": "string", "description": "JSON text; with data a Jinja2 template "
+                                  "producing JSON: values are escaped as JSON string content (write "
+                                  "\"{{ name }}\" in quotes), or give whole JSON values with the tojson filter"},
                 "body": {"description": "A JSON body used as-is (when no template)"},
-                "data": {"type": "object", "default": {}, "description": "Variables for the templates"},
+                "data": DATA_SCHEMA,
             },
         },
         "output_schema": {"type": "object", "properties": {
@@ -59,8 +62,19 @@ MANIFEST = {
 }
 
 
+def _json_text(text: str):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TemplateRenderError(f"input/body_template: the text is not valid JSON ({exc}): {text[:80]!r}") from None
+
+
 class HttpRequestConnector(Connector):
     manifest = Manifest.from_dict(MANIFEST)
+
+    def text_formats(self, action, input):
+        """The body template is JSON: values put into it are escaped as JSON string content."""
+        return {"body_template": JSON}
 
     def test_connection(self, config, credentials):
         cfg, _ = self.validate_config(config, credentials)
@@ -77,12 +91,13 @@ class HttpRequestConnector(Connector):
             self.manifest.action(action)  # raises PermanentError for unknown actions
         cfg, creds = self.validate_config(config, credentials)
         data = self.validate_input(action, input)
-        url = render(data["url"], data["data"], what="input/url")
+        text = input_texts(data)  # url and body_template are templates only with input.data
+        url = text(data["url"], "input/url")
         if not url.lower().startswith(("http://", "https://")):
             url = cfg["base_url"].rstrip("/") + "/" + url.lstrip("/")
         body = None
         if data.get("body_template"):
-            body = json.dumps(render_json(data["body_template"], data["data"]), ensure_ascii=False,
+            body = json.dumps(_json_text(text(data["body_template"], "input/body_template", JSON)), ensure_ascii=False,
                               separators=(",", ":")).encode("utf-8")
         elif "body" in data:
             body = json.dumps(data["body"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")

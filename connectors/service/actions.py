@@ -30,6 +30,47 @@ def enqueue_action(conn, *, tenant_id: int, install: str, action: str, input: di
                    payload={"install": install, "action": action, "input": input or {}}, key=key, priority=priority)
 
 
+def _install_connectors(records) -> dict:
+    """install api_name -> connector name of the tenant; once per metadata stamp (a saved
+    install changes the stamp), else once per transaction."""
+    cache = records.cache.meta.for_tenant(records.session, records.tenant_id)
+    if cache is None:
+        cache = records.session.info.setdefault("zs_rules", {})
+    hit = cache.get("install_connectors")
+    if hit is None:
+        hit = cache["install_connectors"] = dict(records.session.execute(
+            select(ConnectorInstall.api_name, ConnectorInstall.connector)
+            .where(ConnectorInstall.tenant_id == records.tenant_id)).all())
+    return hit
+
+
+_PROBES: dict = {}  # (registry, connector name) -> an instance asked for text_formats
+
+
+def text_escapes(records, install: str, action: str, input: dict, default=frozenset({"html"})) -> dict:
+    """For a rule's notify: input key -> how its template is rendered (the ``html``
+    argument of the renderer: True for HTML, an escape function for a markdown), from the
+    connector's :meth:`~zhongshu.connectors.api.Connector.text_formats`. Keys in ``default``
+    are HTML when the install or its connector is unknown here."""
+    from zhongshu.connectors.api.textformat import escape_for
+
+    from .installs import registry
+
+    name = _install_connectors(records).get(install)
+    reg = registry(None)
+    if name is None or name not in reg:
+        return {k: True for k in default}
+    try:
+        probe = _PROBES.get((id(reg), name))
+        if probe is None:
+            probe = _PROBES[(id(reg), name)] = reg.create(name)
+        formats = probe.text_formats(action, input)
+    except Exception:  # a plugin's bug must not stop the rule; its texts go out unescaped as before
+        log.exception("text_formats of connector %s failed", name)
+        return {k: True for k in default}
+    return {k: escape_for(f) for k, f in (formats or {}).items() if escape_for(f)}
+
+
 def _load(platform, tenant_id: int, api_name: str) -> ConnectorInstall:
     with platform.tenant_session(tenant_id) as s:
         inst = s.scalar(select(ConnectorInstall).where(ConnectorInstall.tenant_id == tenant_id,

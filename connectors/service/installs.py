@@ -225,14 +225,22 @@ def recheck_rules(platform, session, api_name: str) -> dict:
     """After an install was saved, enabled or disabled: rules that a template left off
     because this connector was missing (``disabled_reason`` "connector <api_name> …") are
     switched on when every connector they use is usable now; the others stay off with a
-    reason that says what is still missing (see docs/templates-guide.md)."""
+    reason that says what is still missing (see docs/templates-guide.md). Rules calling an
+    action this install's connector does not have (or with an input that does not match
+    it) are switched off, reason "invalid connector action (<api_name>): <pointer>: …"."""
     from zhongshu.platform.models import Tenant
     from zhongshu.platform.templates_engine import recheck_connector_rules
     from zhongshu.runtime.models import Rule
 
+    from zhongshu.runtime.rules.definition import ACTION_REASON_PREFIX, switch_off_invalid_connector_rules
+
     tenant = session.get(Tenant, session.info.get("tenant_id"))
     enabled = recheck_connector_rules(platform, session, tenant)
-    mine = f"connector {api_name} "
+    # a rule switched on (now or before) that calls an action this connector does not have,
+    # or with an input that does not match it, goes off with the reason
+    wrong = {x["rule"] for x in switch_off_invalid_connector_rules(session, api_name)}
+    enabled = [n for n in enabled if n not in wrong]
+    mine = (f"connector {api_name} ", f"{ACTION_REASON_PREFIX} ({api_name})")
     still_off = [{"rule": r.api_name, "reason": r.disabled_reason}
                  for r in session.scalars(select(Rule).where(Rule.enabled.is_(False)).order_by(Rule.api_name))
                  if (r.disabled_reason or "").startswith(mine)]

@@ -7,7 +7,8 @@
 * ``GET  /api/v1/tenants/<tenant>/connectors/<api_name>/inbox?status=`` and
   ``GET /api/v1/tenants/<tenant>/inbox?status=`` — the inbox / error list (admin).
 * ``POST /api/v1/tenants/<tenant>/inbox/<id>/retry`` — process an error entry again (admin).
-* ``POST /api/v1/hooks/<hook_token>`` — public webhook intake; the token names tenant + install.
+* ``POST /api/v1/hooks/<hook_token>`` — public webhook intake; the token names tenant + install
+  (answered in front of Flask by hook_wsgi.HookRoute; the Flask route below is its twin).
 """
 from __future__ import annotations
 
@@ -185,6 +186,14 @@ def connector_webhook(hook_token):
 
 
 PUBLIC_ENDPOINTS.add("api_v1.connector_webhook")
+
+
+@api.record_once
+def _hook_route_in_front(state):
+    """Webhook POSTs are answered in front of Flask (hook_wsgi.py: same checks and answers,
+    none of the API's per-request hooks); the route above stays for everything else."""
+    from .hook_wsgi import install
+    install(state.app)
 
 
 def _document() -> None:

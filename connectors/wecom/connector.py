@@ -11,7 +11,8 @@ import urllib.parse
 
 from ..api import ActionResult, ConnectionResult, Connector, Manifest, PermanentError
 from ..api.signing import icon
-from ..api.templating import render
+from ..api.templating import DATA_SCHEMA, input_texts
+from ..api.textformat import MARKDOWN_WECOM
 from ..dingtalk.connector import check_errcode
 
 DEFAULT_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -35,7 +36,9 @@ MANIFEST = {
     "actions": [{
         "name": "send_message",
         "labels": {"zh-CN": "发送群消息", "en": "Send group message"},
-        "description": "content/title/desc are Jinja2 templates rendered with input.data.",
+        "description": "Text fields are sent as given. With input.data they are sandboxed Jinja2 templates "
+                       "over data (values from data are escaped in markdown); rules leave data out (a rule renders "
+                       "its message itself, once).",
         "input_schema": {
             "type": "object", "required": ["msgtype"],
             "properties": {
@@ -50,7 +53,7 @@ MANIFEST = {
                            "properties": {"key": {"type": "string"}, "value": {"type": "string"}}}},
                 "url": {"type": "string", "description": "template_card: where a click leads"},
                 "source": {"type": "string", "description": "template_card: source line"},
-                "data": {"type": "object", "default": {}},
+                "data": DATA_SCHEMA,
             },
         },
         "output_schema": {"type": "object", "properties": {"errcode": {"type": "integer"}}},
@@ -59,13 +62,20 @@ MANIFEST = {
 }
 
 
+def text_formats(d: dict) -> dict:
+    """``content`` of a markdown message is markdown (``<font color>``, ``<@userid>``
+    mentions, links); text messages and template card fields are plain text."""
+    return {"content": MARKDOWN_WECOM} if d.get("msgtype") == "markdown" else {}
+
+
 def build_message(d: dict) -> dict:
-    v = d.get("data") or {}
+    text = input_texts(d)  # templates only with input.data; data values escaped in markdown
+    formats = text_formats(d)
 
     def r(key):
         if d.get(key) is None:
             raise PermanentError(f"input/{key} is required for msgtype {d['msgtype']}", code="invalid_input")
-        return render(d[key], v, what=f"input/{key}")
+        return text(d[key], f"input/{key}", formats.get(key))
 
     if d["msgtype"] == "text":
         text = {"content": r("content")}
@@ -76,15 +86,16 @@ def build_message(d: dict) -> dict:
     if d["msgtype"] == "markdown":
         return {"msgtype": "markdown", "markdown": {"content": r("content")}}
     card = {"card_type": "text_notice",
-            "main_title": {"title": r("title"), **({"desc": render(d["desc"], v)} if d.get("desc") else {})},
+            "main_title": {"title": r("title"), **({"desc": r("desc")} if d.get("desc") else {})},
             "card_action": {"type": 1, "url": r("url")}}
     if d.get("source"):
-        card["source"] = {"desc": render(d["source"], v)}
+        card["source"] = {"desc": r("source")}
     if d.get("emphasis"):
-        card["emphasis_content"] = {k: render(x, v) for k, x in d["emphasis"].items()}
+        card["emphasis_content"] = {k: text(x, f"input/emphasis/{k}") for k, x in d["emphasis"].items()}
     if d.get("fields"):
-        card["horizontal_content_list"] = [{"keyname": render(f["key"], v), "value": render(f["value"], v)}
-                                           for f in d["fields"]][:6]
+        card["horizontal_content_list"] = [{"keyname": text(f["key"], f"input/fields/{i}/key"),
+                                            "value": text(f["value"], f"input/fields/{i}/value")}
+                                           for i, f in enumerate(d["fields"])][:6]
     if d.get("content"):
         card["sub_title_text"] = r("content")
     return {"msgtype": "template_card", "template_card": card}
@@ -92,6 +103,9 @@ def build_message(d: dict) -> dict:
 
 class WeComRobotConnector(Connector):
     manifest = Manifest.from_dict(MANIFEST)
+
+    def text_formats(self, action, input):
+        return text_formats(input)
 
     def test_connection(self, config, credentials):
         res = super().test_connection(config, credentials)

@@ -1,5 +1,5 @@
 """The REST API (/api/v1). Importing this package registers every route on ``api``."""
-from . import auth_routes, comments_routes, io_routes, meta_routes, openapi, pages_routes, records_routes  # noqa: F401  (route registration)
+from . import auth_routes, comments_routes, io_routes, meta_routes, openapi, pages_routes, records_routes, users_routes  # noqa: F401  (route registration)
 from .base import api
 
 __all__ = ["api"]

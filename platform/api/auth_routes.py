@@ -9,6 +9,8 @@ from flask import current_app, g, request, session
 from sqlalchemy import select
 
 from .. import user_sessions
+from ..user_status import (check_reason, disable_membership, enable_membership, has_other_active_workspace,
+                           keep_an_active_owner)
 from ..auth import (clear_failures, hash_password, login_blocked, new_token, record_failure, validate_email,
                     validate_password, verify_password)
 from ..errors import ApiError, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed, field_error
@@ -30,7 +32,7 @@ def tenant_json(t: Tenant, role: str | None = None) -> dict:
 def _my_tenants(user: User) -> list[dict]:
     with platform().tenant_session(None) as s:
         rows = s.execute(select(Tenant, Membership.role).join(Membership, Membership.tenant_id == Tenant.id)
-                         .where(Membership.user_id == user.id).order_by(Tenant.id)).all()
+                         .where(Membership.user_id == user.id, Membership.disabled_at.is_(None)).order_by(Tenant.id)).all()
         out = [tenant_json(t, r) for t, r in rows]
         if user.is_superuser:
             seen = {t["id"] for t in out}
@@ -53,6 +55,20 @@ def _check_throttle(s, acct_key: str, ip_key: str) -> None:
     if login_blocked(s, ip_key, cfg["LOGIN_MAX_ATTEMPTS_PER_ADDRESS"]):
         raise TooManyRequests("too many failed logins from this address; wait 15 minutes",
                               message_zh="此地址登录失败次数过多,请 15 分钟后再试", retry_after=900)
+
+
+def _login_refusal(s, user: User) -> Forbidden | None:
+    """Why a user with the right password may not log in (said only to someone who knows it)."""
+    if user.disabled:
+        return Forbidden("this account is disabled; ask an administrator of this installation",
+                         message_zh="此账号已停用，请联系系统管理员", code="account_disabled")
+    if user.is_superuser:
+        return None
+    disabled_at = s.scalars(select(Membership.disabled_at).where(Membership.user_id == user.id)).all()
+    if disabled_at and all(d is not None for d in disabled_at):
+        return Forbidden("your access to your workspace is disabled; ask its owner or an administrator",
+                         message_zh="你在工作区的访问已被停用，请联系所有者或管理员", code="member_disabled")
+    return None
 
 
 def _open_browser_session(s, user: User) -> dict:
@@ -82,12 +98,15 @@ def login():
     with platform().tenant_session(None, write=True) as s:
         _check_throttle(s, acct_key, ip_key)
         user = s.scalar(select(User).where(User.email == email))
-        good = verify_password(user.password_hash if user else None, password)
-        if not good or user is None or user.disabled:
-            record_failure(s, acct_key)
+        good = verify_password(user.password_hash if user else None, password) and user is not None
+        refusal = _login_refusal(s, user) if good else None
+        if not good or refusal is not None:
+            record_failure(s, acct_key)  # a disabled account counts too: no unthrottled password oracle
             record_failure(s, ip_key)
-    if not good or user is None or user.disabled:
+    if not good:
         raise Unauthorized("wrong email or password", message_zh="邮箱或密码错误")
+    if refusal is not None:
+        raise refusal
     with platform().tenant_session(None, write=True) as s:
         clear_failures(s, acct_key)  # not the address's count: one good login must not reset a spray
         opened = _open_browser_session(s, user)
@@ -111,13 +130,13 @@ def me():
 
 # -- the user's own browser sessions -------------------------------------------------------
 
-def _iso(d):
+def iso_utc(d):
     return d.isoformat() + "Z" if d else None
 
 
 def session_json(us: UserSession) -> dict:
-    return {"id": us.id, "created_at": _iso(us.created_at), "last_seen_at": _iso(us.last_seen_at),
-            "expires_at": _iso(us.expires_at), "ip": us.ip, "user_agent": us.user_agent,
+    return {"id": us.id, "created_at": iso_utc(us.created_at), "last_seen_at": iso_utc(us.last_seen_at),
+            "expires_at": iso_utc(us.expires_at), "ip": us.ip, "user_agent": us.user_agent,
             "current": g.browser_session is not None and us.id == g.browser_session.id}
 
 
@@ -258,6 +277,11 @@ def update_tenant():
 
 # -- members -------------------------------------------------------------------------------
 
+def member_json(m: Membership, u: User) -> dict:
+    return {**user_json(u), "role": m.role, "attributes": m.attributes or {},
+            "disabled": m.disabled_at is not None, "disabled_at": iso_utc(m.disabled_at), "account_disabled": bool(u.disabled)}
+
+
 @api.get("/tenants/<tenant>/members")
 def list_members():
     rows = g.db.execute(select(Membership, User).join(User, User.id == Membership.user_id).order_by(User.id)).all()
@@ -265,7 +289,7 @@ def list_members():
         # Members and viewers see who is in the workspace (names for approvals and
         # assignments), not their colleagues' e-mail addresses or data-scope attributes.
         return ok({"members": [{"id": u.id, "name": u.name, "role": m.role} for m, u in rows]})
-    return ok({"members": [{**user_json(u), "role": m.role, "attributes": m.attributes or {}} for m, u in rows]})
+    return ok({"members": [member_json(m, u) for m, u in rows]})
 
 
 @api.post("/tenants/<tenant>/members")
@@ -294,23 +318,24 @@ def add_member():
         g.db.flush()
     if g.db.scalar(select(Membership).where(Membership.user_id == user.id)):
         raise Conflict(f"{email} is already a member", message_zh=f"{email} 已是成员")
-    g.db.add(Membership(tenant_id=g.tenant.id, user_id=user.id, role=role, attributes=attrs))
+    m = Membership(tenant_id=g.tenant.id, user_id=user.id, role=role, attributes=attrs)
+    g.db.add(m)
     g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="add_member", object_type="member", object_id=user.id, detail={"role": role}))
-    return ok({"member": {**user_json(user), "role": role, "attributes": attrs}}, 201)
+    return ok({"member": member_json(m, user)}, 201)
 
 
 @api.patch("/tenants/<tenant>/members/<int:user_id>")
 def update_member(user_id):
     require_role("admin")
     data = body_object()
-    m = g.db.scalar(select(Membership).where(Membership.user_id == user_id))
-    if m is None:
-        raise NotFound("member", "成员")
+    m, _ = _member(user_id)
     if "role" in data:
         if data["role"] not in ROLES:
             raise ValidationFailed("unknown role", message_zh="未知角色", errors=[field_error("/role", "unknown role", "未知角色")])
         if (data["role"] == "owner" or m.role == "owner") and g.actor.role != "owner":
             raise Forbidden("only an owner can change an owner", message_zh="只有所有者可以更改所有者")
+        if data["role"] != "owner":
+            keep_an_active_owner(g.db, m)
         m.role = data["role"]
     if "attributes" in data:
         if not isinstance(data["attributes"], dict):
@@ -323,14 +348,55 @@ def update_member(user_id):
 @api.delete("/tenants/<tenant>/members/<int:user_id>")
 def remove_member(user_id):
     require_role("admin")
-    m = g.db.scalar(select(Membership).where(Membership.user_id == user_id))
-    if m is None:
-        raise NotFound("member", "成员")
+    m, _ = _member(user_id)
     if m.role == "owner" and g.actor.role != "owner":
         raise Forbidden("only an owner can remove an owner", message_zh="只有所有者可以移除所有者")
+    keep_an_active_owner(g.db, m)
     g.db.delete(m)
     g.db.add(AuditLog(tenant_id=g.tenant.id, user_id=g.user.id, action="remove_member", object_type="member", object_id=user_id, detail={}))
     return ok({"ok": True})
+
+
+def _member(user_id: int) -> tuple[Membership, User]:
+    if user_id >= 2**63:  # past 64 bits: names nothing (and PostgreSQL would refuse the number)
+        raise NotFound("member", "成员")
+    row = g.db.execute(select(Membership, User).join(User, User.id == Membership.user_id)
+                       .where(Membership.user_id == user_id)).first()
+    if row is None:
+        raise NotFound("member", "成员")
+    return row[0], row[1]
+
+
+def reason_body():
+    """The optional body of disable/enable: {"reason": "..."} (kept in the audit log)."""
+    data = body_object() if request.data else {}
+    for k in data:
+        if k != "reason":
+            raise ValidationFailed(f"unknown property '{k}'", message_zh=f"未知属性 '{k}'",
+                                   errors=[field_error(f"/{k}", "unknown property", "未知属性")])
+    return check_reason(data.get("reason"))
+
+
+@api.post("/tenants/<tenant>/members/<int:user_id>/disable")
+def disable_member(user_id):
+    """The member loses access to this workspace (tokens included); nothing is deleted."""
+    require_role("admin")
+    reason = reason_body()
+    m, u = _member(user_id)
+    with platform().tenant_session(None) as everywhere:
+        # their sessions end unless another workspace still needs them
+        elsewhere = u.is_superuser or has_other_active_workspace(everywhere, u.id, g.tenant.id)
+    disable_membership(g.db, m, u, actor_id=g.user.id, actor_role=g.actor.role, reason=reason, end_sessions=not elsewhere)
+    return ok({"member": member_json(m, u)})
+
+
+@api.post("/tenants/<tenant>/members/<int:user_id>/enable")
+def enable_member(user_id):
+    require_role("admin")
+    reason = reason_body()
+    m, u = _member(user_id)
+    enable_membership(g.db, m, u, actor_id=g.user.id, actor_role=g.actor.role, reason=reason)
+    return ok({"member": member_json(m, u)})
 
 
 # -- tokens --------------------------------------------------------------------------------

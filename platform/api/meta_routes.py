@@ -13,7 +13,7 @@ from ..models import App, Dashboard, Field, UserTable, View
 from ..storage.query import Compiler, substitute_user
 from ..storage.schema import TableSchema
 from ..validation import all_schema_names, schema
-from .base import api, body_object, metadata, ok, records, require_role
+from .base import api, body_object, metadata, ok, platform, records, require_role
 
 
 def label_json(label, api_name):
@@ -257,10 +257,33 @@ def create_view(table):
 
 def _view(table, view) -> tuple[TableSchema, View]:
     s = _readable_table(table)
-    v = metadata().view_row(s, view)
+    v = _view_row(s, view)
     if not visible_view(v):
         raise NotFound(f"view '{view}'", f"视图 '{view}'")
     return s, v
+
+
+class ViewSnapshot:
+    """What the view routes read of a view row (id, table, name, type, definition), kept in
+    the tenant's metadata cache: a view's records cost no ORM query for the view itself. Any
+    change to a view gives the tenant a new metadata stamp, and so a new cache (metagen.py)."""
+
+    __slots__ = ("id", "table_id", "api_name", "type", "definition")
+
+    def __init__(self, v: View):
+        self.id, self.table_id, self.api_name, self.type = v.id, v.table_id, v.api_name, v.type
+        self.definition = copy.deepcopy(v.definition)
+
+
+def _view_row(schema: TableSchema, ref) -> "ViewSnapshot":
+    shared = platform().cache.meta.for_tenant(g.db, g.tenant.id)
+    key = ("view", schema.id, schema.schema_version, str(ref))
+    hit = shared.get(key) if shared is not None else None
+    if hit is None:
+        hit = ViewSnapshot(metadata().view_row(schema, ref))
+        if shared is not None:
+            shared[key] = hit
+    return hit
 
 
 @api.get("/tenants/<tenant>/tables/<table>/views/<view>")

@@ -89,6 +89,8 @@ QUERY_PARAMS: dict[str, dict] = {
     "audit_limit": {"name": "limit", "description": "Entries per page (newest first).",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
     "before": {"description": "Only entries with an id lower than this (the next page).", "schema": {"type": "integer", "minimum": 1}},
+    "user_q": {"name": "q", "description": "Only users whose e-mail or name contains this text.",
+               "schema": {"type": "string", "maxLength": 200}},
     "format": {"description": "File format (default csv; CSV streams, xlsx is limited to one sheet).",
                "schema": {"type": "string", "enum": ["csv", "xlsx"], "default": "csv"}},
     "view": {"description": "A view (api_name or id) whose filter, sorts and columns apply.", "schema": STR},
@@ -113,7 +115,7 @@ PATH_DOCS: dict[str, str] = {
     "view": "A view's api_name or numeric id.",
     "ref": "A dashboard's api_name or numeric id.",
     "record_id": "The record id.",
-    "user_id": "The member's user id.",
+    "user_id": "A user's id (for members: the member's user id).",
     "token_id": "The API token's id.",
     "session_id": "The id of one of your browser sessions (from GET /api/v1/auth/sessions).",
     "token": "The attachment token returned by the upload.",
@@ -195,7 +197,13 @@ COMPONENT_SCHEMAS: dict[str, dict] = {
     }, ["group_by", "metrics", "rows"]),
     "User": obj({"id": INT, "email": STR, "name": STR, "is_superuser": BOOL, "locale": {"type": ["string", "null"]}}),
     "Tenant": obj({"id": INT, "slug": STR, "name": STR, "timezone": STR, "locale": STR, "role": ROLE}),
-    "Member": {"allOf": [ref("User"), obj({"role": ROLE, "attributes": {"type": "object"}})]},
+    "Member": {"allOf": [ref("User"), obj({
+        "role": ROLE, "attributes": {"type": "object"},
+        "disabled": {"type": "boolean", "description": "an admin of this workspace disabled the membership"},
+        "disabled_at": {"type": ["string", "null"], "description": "since when (UTC)"},
+        "account_disabled": {"type": "boolean", "description": "an instance administrator disabled the whole account"}})],
+        "description": "Builders and above see this; members and viewers get only id, name and role."},
+    "Account": {"allOf": [ref("User"), obj({"disabled": BOOL, "created_at": TIMESTAMP}, ["disabled"])]},
     "Token": obj({"id": INT, "name": STR, "prefix": STR, "role": {"oneOf": [ROLE, {"type": "null"}]},
                   "created_at": TIMESTAMP, "expires_at": {"type": ["string", "null"]},
                   "last_used_at": {"type": ["string", "null"]}, "revoked": BOOL}),
@@ -243,7 +251,9 @@ OPERATIONS: dict[str, dict] = {
                        "returns the CSRF token to send as `X-CSRF-Token` on every POST/PATCH/DELETE of this session. "
                        "Failed logins are limited per 15 minutes: LOGIN_MAX_ATTEMPTS (10) per account and address, "
                        "LOGIN_MAX_ATTEMPTS_PER_ADDRESS (50) per address across accounts; beyond either, 429 with "
-                       "Retry-After, even for the right password.",
+                       "Retry-After, even for the right password. With the right password, a disabled account gets 403 "
+                       "`account_disabled`, and someone whose every workspace membership is disabled 403 `member_disabled` "
+                       "(a wrong password always gets the same 401, so neither says whether the account exists).",
         "body": obj({"email": {"type": "string", "format": "email"}, "password": STR}, ["email", "password"]),
         "response": ref("Session")},
     "api_v1.logout": {"summary": "Log out: ends the session on the server (a copy of the cookie stops working too)",
@@ -277,7 +287,43 @@ OPERATIONS: dict[str, dict] = {
                           "status": 201, "response": _wrap("member", ref("Member"))},
     "api_v1.update_member": {"summary": "Change a member's role or attributes (admin)", "tags": ["members"],
                              "body": obj({"role": ROLE, "attributes": {"type": "object"}}), "response": OK},
-    "api_v1.remove_member": {"summary": "Remove a member (admin)", "tags": ["members"], "response": OK},
+    "api_v1.remove_member": {"summary": "Remove a member (admin)", "tags": ["members"],
+                             "description": "409 `last_owner` for the workspace's last active owner (also for a role change).",
+                             "response": OK},
+    "api_v1.disable_member": {
+        "summary": "Disable a member in this workspace (admin; owners only for an owner)", "tags": ["members"],
+        "description": "From the next request on, the member's sessions and API tokens get 403 `member_disabled` here; "
+                       "their browser sessions end at once unless they still have another active workspace. Nothing is "
+                       "deleted (records, history, tokens, the membership); enabling gives the access back. Recorded in the "
+                       "audit log (`disable_member`, with `reason`). 409: yourself (`cannot_disable_self`), the last active "
+                       "owner (`last_owner`), an instance administrator (`instance_admin`). Disabled already: 200, no change.",
+        "body": obj({"reason": {"type": "string", "maxLength": 500, "description": "kept in the audit log"}},
+                    additionalProperties=False),
+        "body_required": False, "response": _wrap("member", ref("Member"))},
+    "api_v1.enable_member": {
+        "summary": "Enable a disabled member again (admin; owners only for an owner)", "tags": ["members"],
+        "description": "Their API tokens work again; ended sessions stay ended (they log in again). Audit log: `enable_member`.",
+        "body": obj({"reason": {"type": "string", "maxLength": 500}}, additionalProperties=False),
+        "body_required": False, "response": _wrap("member", ref("Member"))},
+    "api_v1.list_users": {
+        "summary": "User accounts of the installation, newest first (instance administrators)", "tags": ["users"],
+        "query": ["user_q", "audit_limit", "before"], "response": _wrap("users", arr(ref("Account")))},
+    "api_v1.disable_user": {
+        "summary": "Disable a user account everywhere (instance administrators)", "tags": ["users"],
+        "description": "No login (403 `account_disabled`), every browser session ends now, every API token gets 401. Nothing "
+                       "is deleted; enabling gives the access back. Recorded in the audit log of every workspace the user "
+                       "belongs to (`disable_user`). 409: yourself, the last active instance administrator. "
+                       "`workspaces_without_owner`: workspaces whose only active owner this was.",
+        "body": obj({"reason": {"type": "string", "maxLength": 500, "description": "kept in the audit log"}},
+                    additionalProperties=False),
+        "body_required": False,
+        "response": obj({"user": ref("Account"), "ended_sessions": {"type": "integer", "minimum": 0},
+                         "workspaces_without_owner": arr(STR)}, ["user", "ended_sessions", "workspaces_without_owner"])},
+    "api_v1.enable_user": {
+        "summary": "Enable a disabled user account (instance administrators)", "tags": ["users"],
+        "description": "Tokens work again; ended sessions stay ended. Audit log: `enable_user`.",
+        "body": obj({"reason": {"type": "string", "maxLength": 500}}, additionalProperties=False),
+        "body_required": False, "response": _wrap("user", ref("Account"))},
     "api_v1.list_tokens": {"summary": "API tokens (admins see all, others their own)", "tags": ["tokens"],
                            "response": _wrap("tokens", arr(ref("Token")))},
     "api_v1.create_token": {
@@ -455,9 +501,11 @@ QUERY_PARAMS["comment_limit"] = {"name": "limit", "description": "How many of th
 ERROR_STATUSES = {
     "400": "The request is invalid: bad JSON, an invalid definition, a bad value (with JSON pointers), a bad filter.",
     "401": "Not logged in, or the API token is invalid, expired or revoked.",
-    "403": "The role does not allow this, or the X-CSRF-Token header is missing or wrong (code `csrf`).",
+    "403": "The role does not allow this, the X-CSRF-Token header is missing or wrong (code `csrf`), or your membership "
+           "of this workspace is disabled (code `member_disabled`).",
     "404": "No such tenant (also when not a member), table, field, view, record or route.",
-    "409": "A version conflict (`error.current` holds the record as it is now) or a unique value already taken.",
+    "409": "A version conflict (`error.current` holds the record as it is now), a unique value already taken, or a change "
+           "that would lock people out (disabling yourself, the last active owner).",
     "413": "The body or file is too large, or the batch has too many records.",
     "429": "Too many attempts; see the Retry-After header.",
     "500": "An unexpected error; `error.error_id` identifies it in the server log.",

@@ -10,7 +10,7 @@ import secrets
 
 from sqlalchemy import Boolean, String, Text, and_, case, false, literal, or_
 
-from .base import EMPTY_OPS, Ctx, FieldSpec, FieldType, FieldValueError, FilterError, escape_like
+from .base import EMPTY_OPS, Ctx, FieldSpec, FieldType, FieldValueError, FilterError, escape_like, loads_stored_json
 from .registry import register
 
 TRUE_WORDS = {"true", "1", "yes", "y", "是", "对", "✓", "on"}
@@ -127,6 +127,26 @@ class SingleSelect(SelectBase):
     def from_storage(self, value, spec, ctx):
         return None if value is None else self.label_of(value, spec)
 
+    def writer(self, spec, ctx):
+        """``to_storage`` with the options' labels and ids in a dict (the first option that
+        matches wins, as in ``option_id``)."""
+        if type(self).to_storage is not SingleSelect.to_storage or type(self).option_id is not SelectBase.option_id:
+            return super().writer(spec, ctx)
+        ids: dict = {}
+        for c in self.choices(spec):
+            for k in (c["label"], c.get("id"), c.get("label_en")):
+                if k:
+                    ids.setdefault(k, c["id"])
+        to_storage = self.to_storage
+
+        def write(value):
+            if type(value) is str:
+                found = ids.get(value)
+                if found is not None:
+                    return found
+            return to_storage(value, spec, ctx)
+        return write
+
     def reader(self, spec, ctx):
         labels = {c["id"]: c["label"] for c in self.choices(spec)}
         return lambda v: None if v is None else labels.get(v)
@@ -175,7 +195,7 @@ class MultiSelect(SelectBase):
 
     def reader(self, spec, ctx):
         labels = {c["id"]: c["label"] for c in self.choices(spec)}
-        loads = json.loads
+        loads = loads_stored_json
         return lambda v: [labels[i] for i in loads(v) if i in labels] if v else []
 
     def is_empty(self, stored):

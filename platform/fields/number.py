@@ -39,9 +39,12 @@ def parse_number(value, *, percent: bool = False) -> Decimal:
             d = d / 100
     else:
         raise FieldValueError("must be a number", "应为数字")
-    if abs(d) >= Decimal("1e15"):
+    if abs(d) >= _LIMIT:
         raise FieldValueError("is too large (at most 15 digits)", "数值过大(最多 15 位)")
     return d
+
+
+_LIMIT = Decimal("1e15")
 
 
 class NumericBase(FieldType):
@@ -73,6 +76,32 @@ class NumericBase(FieldType):
 
     def store(self, d: Decimal, spec):
         return float(d)
+
+    def writer(self, spec, ctx):
+        """``to_storage`` with the field's options read once (the same checks and results)."""
+        if type(self).to_storage is not NumericBase.to_storage:
+            return super().writer(spec, ctx)
+        lo, hi = spec.options.get("min"), spec.options.get("max")
+        lo_d = None if lo is None else Decimal(str(lo))
+        hi_d = None if hi is None else Decimal(str(hi))
+        percent, store = self.percent, self.store
+        plain = type(self).store is NumericBase.store and not percent and lo is None and hi is None
+        if type(self).store is Currency.store:
+            q = Decimal(1).scaleb(-self.decimals(spec))
+            store = lambda d, _spec: d.quantize(q, rounding=ROUND_HALF_UP)  # noqa: E731
+
+        def write(value):
+            if value is None or value == "":
+                return None
+            if plain and type(value) is float and -1e15 < value < 1e15:
+                return value  # float(Decimal(repr(x))) is x for a finite float
+            d = parse_number(value, percent=percent)
+            if lo_d is not None and d < lo_d:
+                raise FieldValueError(f"must be at least {lo}", f"不能小于 {lo}")
+            if hi_d is not None and d > hi_d:
+                raise FieldValueError(f"must be at most {hi}", f"不能大于 {hi}")
+            return store(d, spec)
+        return write
 
     def from_storage(self, value, spec, ctx):
         if value is None:
@@ -151,6 +180,26 @@ def render_autonumber(pattern: str, when_local: datetime, seq: int) -> str:
         return str(seq).zfill(width)
 
     return SEQ_RE.sub(_seq, text)
+
+
+def autonumber_renderer(pattern: str, when_local: datetime):
+    """seq -> render_autonumber(pattern, when_local, seq), with the date part worked out once."""
+    text = TOKEN_RE.sub(lambda m: when_local.strftime(DATE_TOKENS[m.group(1)]), pattern)
+    parts = SEQ_RE.split(text)  # [text, width, text, width, ..., text]
+    if len(parts) != 3:
+        return lambda seq: render_autonumber(pattern, when_local, seq)
+    head, width, tail = parts[0], int(parts[1] or 0), parts[2]
+    return lambda seq: f"{head}{str(seq).zfill(width)}{tail}"
+
+
+def autonumber_parts(pattern: str, when_local: datetime):
+    """(head, width, tail) such that the number ``seq`` renders as head + str(seq).zfill(width)
+    + tail (as ``autonumber_renderer`` does), or None for a pattern with more than one {seq}."""
+    text = TOKEN_RE.sub(lambda m: when_local.strftime(DATE_TOKENS[m.group(1)]), pattern)
+    parts = SEQ_RE.split(text)
+    if len(parts) != 3:
+        return None
+    return parts[0], int(parts[1] or 0), parts[2]
 
 
 def autonumber_period(pattern: str, when_local: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 from sqlalchemy import Date, DateTime
 
@@ -74,11 +75,79 @@ def parse_datetime(value, ctx: Ctx) -> datetime:
 
 
 def show_datetime(value: datetime | None, ctx: Ctx) -> str | None:
-    if value is None:
+    return datetime_reader(ctx.tz)(value)
+
+
+#: the fast path of datetime_reader covers instants up to here (later ones take the slow path)
+_TAIL_END = datetime(2060, 1, 1)
+_TAIL_FLOOR = datetime(1970, 1, 1)
+_WEEK = timedelta(days=7)
+
+
+def _offset_at(tz, utc_naive: datetime) -> timedelta:
+    return utc_naive.replace(tzinfo=timezone.utc).astimezone(tz).utcoffset()
+
+
+def _fixed_tail(tz) -> tuple[datetime, timedelta, str] | None:
+    """(start, offset, suffix) when ``tz`` keeps one UTC offset from ``start`` (naive UTC) to
+    _TAIL_END -- Asia/Shanghai since 1991, UTC always; a zone with daylight saving time has
+    a tail of under a year. Found by walking back from _TAIL_END a week at a time (no zone
+    of the tz database changes offset and back within one week), then bisecting to the
+    second; costs a few milliseconds once per zone and process."""
+    final = _offset_at(tz, _TAIL_END)
+    if final is None:
         return None
-    if isinstance(value, str):  # SQLite returns text for expressions such as max()
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc).astimezone(ctx.tz).isoformat()
+    t = _TAIL_END
+    while t > _TAIL_FLOOR and _offset_at(tz, t - _WEEK) == final:
+        t -= _WEEK
+    if t > _TAIL_FLOOR:  # the offset differs at t - 1 week: find the first second of the tail
+        lo, hi = t - _WEEK, t  # offset(lo) != final, offset(hi) == final
+        while hi - lo > timedelta(seconds=1):
+            mid = lo + (hi - lo) / 2
+            mid = mid.replace(microsecond=0) if mid.microsecond else mid
+            if mid <= lo:
+                break
+            if _offset_at(tz, mid) == final:
+                hi = mid
+            else:
+                lo = mid
+        t = hi
+    suffix = datetime(2000, 1, 1, tzinfo=timezone(final)).isoformat()[19:]  # "+08:00"
+    return t, final, suffix
+
+
+@lru_cache(maxsize=256)
+def datetime_reader(tz):
+    """naive UTC datetime (or SQLite's text of one) -> ISO 8601 in ``tz``, e.g.
+    '2026-11-21T18:00:00+08:00'. Within the zone's fixed-offset tail (_fixed_tail) the
+    offset is added and its text appended (0.4 µs instead of 1.8 µs for astimezone +
+    isoformat; a page of 50 orders shows 150 of them); the same text either way."""
+    utc = timezone.utc
+
+    def slow(value):
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite returns text for expressions such as max()
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=utc).astimezone(tz).isoformat()
+
+    try:
+        tail = _fixed_tail(tz)
+    except (OverflowError, ValueError):
+        tail = None
+    if tail is None:
+        return slow
+    start, off, suffix, end = *tail, _TAIL_END
+
+    def read(value):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None and start <= value < end:
+            return (value + off).isoformat() + suffix
+        return value.replace(tzinfo=utc).astimezone(tz).isoformat()
+    return read
 
 
 class TimeFilters:
@@ -157,15 +226,7 @@ class DateTimeType(TimeFilters, FieldType):
         return show_datetime(value, ctx)
 
     def reader(self, spec, ctx):
-        tz, utc = ctx.tz, timezone.utc
-
-        def read(value):
-            if value is None:
-                return None
-            if isinstance(value, str):
-                value = datetime.fromisoformat(value)
-            return value.replace(tzinfo=utc).astimezone(tz).isoformat()
-        return read
+        return datetime_reader(ctx.tz)
 
     def to_column_value(self, utc_dt, ctx):
         return utc_dt

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import and_, exists, false, not_, or_, select, true
+from sqlalchemy import Column, and_, exists, false, not_, or_, select, true
 
 from ..fields.base import Ctx, FieldSpec, FilterError
 from ..validation import errors_for, validator
@@ -37,6 +37,9 @@ class Query:
     fields: list[str] | None = None
     include_deleted: bool = False
     only_deleted: bool = False
+    #: the filter's shape was validated when the definition holding it was saved (a rule's
+    #: action); the runtime only filled in values, which the filter schema leaves open
+    checked: bool = False
 
 
 _VALID_FILTERS: dict[str, bool] = {}  # canonical JSON of filters that passed; a page asks again and again
@@ -235,8 +238,18 @@ def _unknown(name: str) -> FilterError:
 
 
 def order_by(cols):
-    # NULLs sort as the largest value in both directions on both databases.
-    return [e.desc().nulls_first() if desc else e.asc().nulls_last() for e, desc in cols]
+    # NULLs sort as the largest value in both directions on both databases. A column that
+    # cannot hold NULL (id, created_at) says nothing about them: SQLite can then walk an
+    # index for the whole ORDER BY. With "id DESC NULLS FIRST" after "created DESC NULLS
+    # FIRST" it could not, and sorted every matching row to return 50 (9 ms instead of 0.5
+    # for 3,500 matches of 100k rows; its index scan handles NULLS FIRST on the first sort
+    # column after the equality columns, not on a second one).
+    return [(e.desc() if desc else e.asc()) if _never_null(e) else (e.desc().nulls_first() if desc else e.asc().nulls_last())
+            for e, desc in cols]
+
+
+def _never_null(expr) -> bool:
+    return isinstance(expr, Column) and (expr.primary_key or not expr.nullable)
 
 
 def keyset_after(cols, values):

@@ -2,11 +2,11 @@
 
 A ``TableSchema`` is a user table's metadata compiled once: its fields with their types
 and the SQLAlchemy ``Table`` of ``t_<id>``. It is cached per (table id, schema_version),
-so a request costs one small lookup; any definition change bumps ``schema_version``.
+so a request costs one small lookup; any definition change bumps ``schema_version``. The
+cache keeps the most recently used tables only (``SCHEMA_CACHE_TABLES``).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
@@ -171,44 +171,70 @@ def compile_schema(row: UserTable, field_rows: list[FieldRow]) -> TableSchema:
 
 
 class SchemaCache:
-    """Process-wide cache of compiled schemas keyed by (table id, schema_version)."""
+    """Process-wide cache of compiled schemas: the newest compiled version of each table,
+    at most ``max_tables`` of them and at most ``max_columns`` physical columns in all
+    (least recently used first out; a miss only costs one compile, like a first read).
 
-    def __init__(self):
+    The column budget is what bounds memory: a compiled table costs ~5 KB per column (its
+    SQLAlchemy ``Table``, field specs and definitions, prebuilt statements), so the order
+    hub's 90-column orders table holds ~0.5 MB and 2,000 such tables would hold 1 GB."""
+
+    def __init__(self, max_tables: int = 2000, max_tenants: int = 200, max_columns: int | None = None):
+        from ..lru import LruCache
         from ..metagen import MetaCache
 
-        self._lock = threading.Lock()
-        self._by_key: dict[tuple[int, int], TableSchema] = {}
         #: what is derived from a tenant's metadata, per metadata stamp (metagen.py)
-        self.meta = MetaCache()
+        self.meta = MetaCache(max_tenants)
+        # An evicted schema also leaves its tenant's metadata entry (which hands schemas to
+        # requests), or that entry would keep it alive beyond these bounds.
+        self._by_table: LruCache[TableSchema] = LruCache(max_tables, weigh=lambda s: len(s.table.columns),
+                                                         maxweight=max_columns, on_evict=self.meta.forget_schema)
         from .advisor import IndexAdvisor
 
         #: indexes for repeated ad-hoc queries (advisor.py); the Platform configures it
         self.advisor = IndexAdvisor()
 
+    @property
+    def max_tables(self) -> int:
+        return self._by_table.maxsize
+
+    @max_tables.setter
+    def max_tables(self, n: int) -> None:
+        self._by_table.maxsize = n
+
+    @property
+    def max_columns(self) -> int | None:
+        return self._by_table.maxweight
+
+    @max_columns.setter
+    def max_columns(self, n: int | None) -> None:
+        self._by_table.maxweight = n
+
+    @property
+    def columns(self) -> int:
+        """Physical columns of the compiled tables held now."""
+        return self._by_table.weight
+
+    def __len__(self) -> int:
+        return len(self._by_table)
+
     def get(self, session, row: UserTable) -> TableSchema:
-        key = (row.id, row.schema_version)
-        hit = self._by_key.get(key)
-        if hit is not None:
+        hit = self._by_table.get(row.id)
+        if hit is not None and hit.schema_version == row.schema_version:
             return hit
         field_rows = list(session.scalars(select(FieldRow).where(FieldRow.table_id == row.id)))
         schema = compile_schema(row, field_rows)
         # Forget what this transaction cached if it rolls back: ids (and so keys) can be reused.
-        session.info.setdefault("zs_cached_keys", set()).add(key)
-        with self._lock:
-            # Keep only the newest version of each table.
-            for k in [k for k in self._by_key if k[0] == row.id]:
-                del self._by_key[k]
-            self._by_key[key] = schema
+        session.info.setdefault("zs_cached_keys", set()).add((row.id, row.schema_version))
+        self._by_table.put(row.id, schema)  # replaces the table's older version
         return schema
 
     def forget(self, keys) -> None:
-        with self._lock:
-            for k in keys:
-                self._by_key.pop(k, None)
+        for table_id, version in keys:
+            self._by_table.pop_if(table_id, lambda s, v=version: s.schema_version == v)
 
     def clear(self):
-        with self._lock:
-            self._by_key.clear()
+        self._by_table.clear()
         self.meta.clear()
 
 
@@ -265,7 +291,21 @@ def ensure_composite_index(conn: Connection, schema: TableSchema, columns: list[
     if len(cols) < 2:
         return
     name = index_name(schema.id, "_".join(c.name for c in cols))[:60]
+    if covering_index(conn, schema.physical_name, [c.name for c in cols], name) is not None:
+        return  # the index advisor (advisor.py) built one for these columns already
     Index(name, *cols).create(conn, checkfirst=True)
+
+
+def covering_index(conn: Connection, table: str, columns: list[str], name: str | None = None) -> str | None:
+    """The name of an index on ``table`` whose leading columns are ``columns`` in that order
+    (a saved view's index and the advisor's partial index of live rows serve the same
+    pages: a second one would only slow every write), or ``name`` when it exists."""
+    from sqlalchemy import inspect
+
+    for ix in inspect(conn).get_indexes(table):
+        if ix.get("name") == name or list(ix.get("column_names") or [])[:len(columns)] == list(columns):
+            return ix.get("name")
+    return None
 
 
 def add_column(conn: Connection, schema_table: Table, spec: FieldSpec) -> None:

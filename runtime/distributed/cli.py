@@ -15,13 +15,15 @@ from . import queue_names
 
 @click.command("relay")
 @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10000), help="jobs published per pass")
-@click.option("--poll", default=0.2, show_default=True, type=click.FloatRange(0.01, 60), help="seconds between passes when idle")
-@click.option("--republish-after", default=120, show_default=True, type=click.IntRange(5, 86400),
-              help="seconds before a published job that no worker claimed is published again")
+@click.option("--poll", default=0.2, show_default=True, type=click.FloatRange(0.01, 3600),
+              help="seconds between passes when idle and not woken (on PostgreSQL committed jobs wake the relay)")
+@click.option("--republish-after", default=300, show_default=True, type=click.IntRange(5, 86400),
+              help="seconds before a published job that no worker claimed is published again (its message is "
+                   "taken as lost); keep it above max-inflight / jobs claimed per second")
 @click.option("--overload-threshold", default=0, show_default=True, type=click.IntRange(0),
               help="more due priority-0 jobs than this hold back lower priorities")
-@click.option("--max-inflight", default=2000, show_default=True, type=click.IntRange(1),
-              help="most jobs published but not yet claimed by a worker")
+@click.option("--max-inflight", default=200, show_default=True, type=click.IntRange(1),
+              help="most jobs published but not yet claimed by a worker (about 10 per worker process is plenty)")
 @click.option("--broker", default=None, help="broker URL (default: BROKER_URL / ZHONGSHU_BROKER_URL)")
 @click.option("-v", "--verbose", is_flag=True)
 def relay(batch, poll, republish_after, overload_threshold, max_inflight, broker, verbose):

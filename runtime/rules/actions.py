@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, select, update
 
 from zhongshu.platform.errors import ValidationFailed, field_error
 from zhongshu.platform.fields.base import FieldValueError, FilterError
-from zhongshu.platform.models import RecordHistory, utcnow
+from zhongshu.platform.models import utcnow
+from zhongshu.platform.storage import rowcache
 from zhongshu.platform.storage.query import validate_filter
 
 from ..bridge import Loader, expression_schema
+from ..expressions import FieldInfo, Schema
 from ..models import Approval, FieldLock
 from ..outbox import PRIORITY_NOTIFY, PRIORITY_ORDER, enqueue
 
 ACTIONS: dict[str, "Action"] = {}
+_COUNT_SCHEMA = Schema({"count": FieldInfo("number")})
 API_NAME = {"$ref": "table.json#/$defs/api_name"}
 EXPR = {"description": "an expression; {\"value\": ...} for a literal",
         "oneOf": [{"type": "string", "maxLength": 4000}, {"type": "number"}, {"type": "boolean"}, {"type": "null"},
@@ -126,6 +130,22 @@ def evaluate_values(rx, values: dict, scope) -> dict:
     return out
 
 
+_BOUND: dict = {}
+
+
+def bound_scope(scope, name: str, schema):
+    """``scope.with_binding(name, schema)`` at run time, its schema shared by every run with
+    the same schemas: a fresh one would have its fingerprint worked out again (nested
+    schemas included) by every expression compiled against it."""
+    key = (scope.schema.fingerprint, name, schema.fingerprint)
+    hit = _BOUND.get(key)
+    if hit is None:
+        if len(_BOUND) > 2000:
+            _BOUND.clear()
+        hit = _BOUND[key] = scope.with_binding(name, schema).schema
+    return type(scope)(scope.table, hit, {**scope.extras, name: schema})
+
+
 @register
 class UpdateRecord(Action):
     type = "update_record"
@@ -203,9 +223,10 @@ class UpdateRecords(Action):
 
         target = rx.records.schema(a["table"])
         flt = resolve_filter(a["filter"], lambda src: plain_json(rx.evaluate(src, scope)))
-        rows = rx.records.list(target, Query(filter=flt, limit=a.get("limit", 100)))["records"]
-        inner = scope.with_binding("row", expression_schema(rx.records, target))
+        rows = rx.records.list(target, Query(filter=flt, limit=a.get("limit", 100), checked=True, fields=["id"]))["records"]
+        inner = bound_scope(scope, "row", expression_schema(rx.records, target))
         loader = Loader(rx.records)
+        loader.prefetch(target, [r["id"] for r in rows], loader.needs(rx.paths_of(a, "row")))  # in one statement, not one per row
         done = []
         for r in rows:
             row_plain = loader.load(target, r["id"], rx.paths_of(a, "row"))
@@ -262,19 +283,23 @@ class AdjustNumber(Action):
             where.append(comp.where(target, resolve_filter(a["guard"], ev)))
         spec = target.fields[a["field"]]
         col = t.c[spec.column_name]
-        ids = list(rx.records.conn.execute(select(t.c.id).where(*where[:2]).order_by(t.c.id).limit(1)).scalars())
-        if not ids:
-            return self._failed(rx, a, scope, "no matching row", delta)
-        rid = ids[0]
+        first = select(t.c.id).where(*where[:2]).order_by(t.c.id).limit(1)
         if rx.dry_run:
+            rid = rx.records.conn.execute(first).scalar()
+            if rid is None:
+                return self._failed(rx, a, scope, "no matching row", delta)
             ok_row = rx.records.conn.execute(select(t.c.id).where(t.c.id == rid, *where)).first()
             return {"would_adjust": {"table": a["table"], "id": rid, "field": a["field"], "delta": delta, "guard_holds": ok_row is not None}}
         now = rx.records.ctx.now or utcnow()
-        res = rx.records.conn.execute(update(t).where(t.c.id == rid, *where).values(
-            {spec.column_name: func.coalesce(col, 0) + delta, "version": t.c.version + 1, "updated_at": now}))
-        if res.rowcount != 1:
-            return self._failed(rx, a, scope, "guard did not hold", delta)
-        rx.records.conn.execute(insert(RecordHistory.__table__), [{
+        # The first matching row is found and adjusted, guard checked, in one statement.
+        written = rx.records.conn.execute(update(t).where(t.c.id == first.scalar_subquery(), *where).values(
+            {spec.column_name: func.coalesce(col, 0) + delta, "version": t.c.version + 1, "updated_at": now}).returning(*t.c)).all()
+        if len(written) != 1:
+            found = rx.records.conn.execute(first).first() is not None
+            return self._failed(rx, a, scope, "guard did not hold" if found else "no matching row", delta)
+        rowcache.put(rx.records.conn, t, written)
+        rid = written[0].id
+        rx.records.add_history([{
             "tenant_id": rx.records.tenant_id, "table_id": target.id, "record_id": rid, "version": 0, "action": "adjust",
             "changes": {a["field"]: {"delta": delta, "rule": rx.rule.api_name}}, "user_id": None, "at": now}])
         from zhongshu.platform.storage.records import WriteEvent
@@ -332,13 +357,16 @@ class PickRow(Action):
         target = rx.records.schema(a["table"])
         flt = resolve_filter(a["filter"], lambda src: plain_json(rx.evaluate(src, scope)))
         name = a.get("bind", "row")
-        inner = scope.with_binding(name, expression_schema(rx.records, target))
+        inner = bound_scope(scope, name, expression_schema(rx.records, target))
         loader = Loader(rx.records)
         ranked = bool(a.get("where") or a.get("order_by"))
-        rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []),
+        # only the ids: the rows themselves come from the transaction's row cache (list puts them there)
+        rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), checked=True, fields=["id"],
                                              limit=a.get("candidates", 500) if ranked else 1))["records"]
         chosen = None
         if ranked:
+            if a.get("order_by"):  # every candidate is read: in one statement (and one per link followed)
+                loader.prefetch(target, [r["id"] for r in rows], loader.needs(rx.paths_of(a, name)))
             best = None
             for r in rows:
                 plain = loader.load(target, r["id"], rx.paths_of(a, name))
@@ -380,9 +408,7 @@ class CountRecords(Action):
     required = ["table", "filter", "then"]
 
     def _schema(self):
-        from ..expressions import FieldInfo, Schema
-
-        return Schema({"count": FieldInfo("number")})
+        return _COUNT_SCHEMA
 
     def check(self, rc, a, scope, ptr):
         target = rc.table_named(a["table"], f"{ptr}/table")
@@ -395,7 +421,7 @@ class CountRecords(Action):
         n = rx.records.count(target, flt)
         name = a.get("as", "found")
         rx.bind(name, {"count": n})
-        out = {"count": n, "then": rx.run_actions(a["then"], scope.with_binding(name, self._schema()), "then")}
+        out = {"count": n, "then": rx.run_actions(a["then"], bound_scope(scope, name, _COUNT_SCHEMA), "then")}
         rx.unbind(name)
         return out
 
@@ -421,7 +447,7 @@ class Recompute(Action):
 
         target = rx.records.schema(a["table"])
         flt = resolve_filter(a.get("filter"), lambda src: plain_json(rx.evaluate(src, scope))) if a.get("filter") else None
-        ids = [r["id"] for r in rx.records.list(target, Query(filter=flt, limit=1000, fields=["id"]))["records"]]
+        ids = [r["id"] for r in rx.records.list(target, Query(filter=flt, limit=1000, fields=["id"], checked=True))["records"]]
         changed = recompute(rx.records, target, ids) if not rx.dry_run else {}
         return {"recomputed": len(ids), "changed": len(changed)}
 
@@ -461,6 +487,9 @@ class LockFields(Action):
                 rx.records.session.add(FieldLock(tenant_id=rx.records.tenant_id, table_id=table.id, record_id=rid,
                                                  field=f, message=msg[:500], rule_id=rx.rule.id))
         rx.records.session.flush()
+        from .engine import forget_locks
+
+        forget_locks(rx.records, table.id, rid)
         return {"locked": a["fields"], "record": rid}
 
 
@@ -475,6 +504,9 @@ class UnlockFields(LockFields):
                 FieldLock.table_id == table.id, FieldLock.record_id == rid, FieldLock.field.in_(a["fields"]))):
             rx.records.session.delete(lock)
         rx.records.session.flush()
+        from .engine import forget_locks
+
+        forget_locks(rx.records, table.id, rid)
         return {"unlocked": a["fields"], "record": rid}
 
 
@@ -533,10 +565,19 @@ def _idempotency_key(rx, a, kind: str) -> str:
 
 @register
 class Notify(Action):
-    """Sends a message through a connector install (DingTalk, WeCom, SMS, email...). The text
-    is rendered now; the sending happens in the outbox with retries."""
+    """Sends a message through a connector install (DingTalk, WeCom, SMS, email...). The texts
+    are rendered here, once, with the record; the sending happens in the outbox with retries.
+    The connector gets final text and no ``input.data`` (with data it would render the texts
+    again, running any ``{{ }}`` a customer typed into the record).
+
+    Texts the connector says are markup (``Connector.text_formats``: the e-mail's ``html``,
+    a robot's markdown) have the record values escaped for it: a customer's ``<script>``,
+    ``[link](url)`` or ``<@mention>`` arrives as text, not as markup. The other texts are
+    plain text (SMS, text messages, the e-mail's text part) and are sent unescaped."""
 
     type = "notify"
+    #: input fields whose text is HTML
+    html_inputs = frozenset({"html"})
     label = {"zh-CN": "发送通知", "en": "Send a notification"}
     params = {"connector": API_NAME, "action": {"type": "string", "maxLength": 100},
               "input": {"type": "object", "additionalProperties": {"oneOf": [TEMPLATE, {"type": ["number", "boolean", "array", "object", "null"]}]}},
@@ -555,9 +596,17 @@ class Notify(Action):
                     walk(x, f"{p}/{i}")
 
         walk(a["input"], f"{ptr}/input")
+        if "data" in a["input"]:
+            rc.fail(f"{ptr}/input/data", "a rule renders its texts itself: write {{ record.<field> }} in them; input.data is not used",
+                    "规则自己渲染文本：请在文本中写 {{ record.<字段> }}；不使用 input.data")
 
     def run(self, rx, a, scope):
-        rendered = rx.render_value(a["input"])
+        # input.data of a rule saved before it was refused is left out: the texts are final
+        from zhongshu.connectors.service.actions import text_escapes  # which texts are HTML / markdown
+
+        escapes = text_escapes(rx.records, a["connector"], a["action"], a["input"], self.html_inputs)
+        rendered = {k: rx.render(v, html=escapes[k]) if k in escapes and isinstance(v, str) else rx.render_value(v)
+                    for k, v in a["input"].items() if k != "data"}
         payload = {"install": a["connector"], "action": a["action"], "input": rendered}
         if rx.dry_run:
             return {"would_send": payload}
@@ -571,6 +620,10 @@ class Notify(Action):
 class CallConnector(Notify):
     type = "call_connector"
     label = {"zh-CN": "调用连接器动作", "en": "Call a connector action"}
+
+
+#: Jinja statements and comments (and whitespace) before a body template's first text
+_LEADING_TAGS = re.compile(r"\A(?:\s*(?:\{%.*?%\}|\{#.*?#\}))*\s*", re.S)
 
 
 @register
@@ -587,11 +640,29 @@ class HttpRequest(Action):
         if a.get("body"):
             rc.template(a["body"], f"{ptr}/body")
 
+    @staticmethod
+    def json_body(a) -> bool:
+        """Whether the body is JSON: a JSON Content-Type (``application/json``, ``…+json``), or
+        none given (the worker then sends ``application/json``) and a template whose text starts
+        with ``{`` or ``[`` (after any leading ``{% %}`` / ``{# #}``; ``{{ record.x }}: …`` is not
+        JSON). A form or text body is not."""
+        ctype = next((v for k, v in (a.get("headers") or {}).items() if k.lower() == "content-type"), None)
+        if ctype is not None:
+            media = ctype.split(";", 1)[0].strip().lower()
+            return media == "application/json" or media.endswith("+json")
+        text = _LEADING_TAGS.sub("", a["body"])
+        return text.startswith("[") or (text.startswith("{") and not text.startswith("{{"))
+
     def run(self, rx, a, scope):
+        # a JSON body: record values are escaped as the inside of a JSON string (the connector's
+        # body template does the same), so '", "status": "refunded' typed by a customer cannot add
+        # a key and a newline cannot break the JSON; |tojson (and |safe) output is left as is
+        from zhongshu.connectors.api.textformat import escape_json_string
+
         url = rx.render(a["url"]).strip()
         if not url.lower().startswith(("http://", "https://")):
             raise ActionFailed(f"not an http(s) address: {url[:100]}")
-        body = rx.render(a["body"]) if a.get("body") else None
+        body = rx.render(a["body"], html=escape_json_string if self.json_body(a) else False) if a.get("body") else None
         payload = {"method": a["method"], "url": url, "headers": a.get("headers", {}), "body": body,
                    "timeout_seconds": a.get("timeout_seconds", 10)}
         if rx.dry_run:
@@ -661,11 +732,13 @@ class ForEach(Action):
 
         target = self._target(rx.records, scope, a)
         name = a.get("as", "item")
-        inner = scope.with_binding(name, expression_schema(rx.records, target))
+        inner = bound_scope(scope, name, expression_schema(rx.records, target))
         loader = Loader(rx.records)
         if a.get("table"):
             flt = resolve_filter(a.get("filter") or {"and": []}, lambda src: plain_json(rx.evaluate(src, scope)))
-            rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), limit=a.get("limit", 100)))["records"]
+            rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), limit=a.get("limit", 100), checked=True,
+                                                 fields=["id"]))["records"]
+            loader.prefetch(target, [r["id"] for r in rows], loader.needs(rx.paths_of(a, name)))  # in one statement, not one per row
         else:
             rows = rx.load_relation(a["items"])
         out = []

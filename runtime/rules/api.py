@@ -12,7 +12,7 @@ from zhongshu.platform.validation import validate
 
 from ..models import Approval, Rule, RuleRun
 from .actions import action_catalogue
-from .definition import TRIGGERS, RuleCompiler
+from .definition import ACTION_REASON_PREFIX, TRIGGERS, RuleCompiler, check_connector_actions
 from .engine import compile_rule, dry_run, fire_for_record, run_rule
 from ..bridge import Loader
 
@@ -32,8 +32,10 @@ def _rule(ref) -> Rule:
 
 
 def save_rule(session, recs, definition: dict, existing: Rule | None = None, *, owner_id=None, tenant_id=None) -> Rule:
-    """Validates (schema, fields, expressions, templates) and stores a rule."""
+    """Validates (schema, fields, expressions, templates, the connector actions it calls
+    and their inputs) and stores a rule."""
     table = RuleCompiler(recs, definition).check()
+    check_connector_actions(session, definition)
     if existing is None or existing.api_name != definition["api_name"]:
         if session.scalar(select(Rule).where(Rule.api_name == definition["api_name"])):
             raise ValidationFailed(f"a rule named {definition['api_name']} already exists", message_zh=f"规则 {definition['api_name']} 已存在",
@@ -43,6 +45,9 @@ def save_rule(session, recs, definition: dict, existing: Rule | None = None, *, 
     r.table_id = table.id if table is not None else None
     r.definition = definition
     r.enabled = definition.get("enabled", True) if existing is None or "enabled" in definition else r.enabled
+    if existing is not None and not r.enabled and (r.disabled_reason or "").startswith(ACTION_REASON_PREFIX) \
+            and definition.get("enabled", True):
+        r.enabled = True  # switched off for a wrong connector action, which is right now
     if r.enabled:
         r.disabled_reason = None
     if "position" in definition:
@@ -92,6 +97,8 @@ def update_rule(ref):
             if not isinstance(patch["enabled"], bool):
                 raise ValidationFailed("enabled must be true or false", message_zh="enabled 应为 true 或 false",
                                        errors=[field_error("/enabled", "true or false", "true 或 false")])
+            if patch["enabled"] and not r.enabled:
+                check_connector_actions(g.db, r.definition)  # switched off for a wrong action: still wrong?
             r.enabled = patch["enabled"]
             r.definition = {**r.definition, "enabled": patch["enabled"]}
             if r.enabled:

@@ -210,3 +210,116 @@ class RuleCompiler:
             raise ValidationFailed(f"the rule has problems: {first['pointer']}: {first['message']}",
                                    message_zh=f"规则有误: {first['pointer']}: {first['message_zh']}", errors=self.errors)
         return self.table
+
+
+# -- connector actions (checked when a rule is saved) --------------------------------------
+
+#: disabled_reason of a rule switched off because a connector action it calls is wrong
+#: (never starts with "connector ": the template installer's re-check owns those reasons)
+ACTION_REASON_PREFIX = "invalid connector action"
+CONNECTOR_ACTION_TYPES = ("notify", "call_connector")
+_TEMPLATE_MARKS = ("{{", "{%")
+#: schema checks a template can only pass once rendered (its value is known at run time)
+_RUNTIME_VALIDATORS = {"enum", "const", "pattern", "format", "minLength", "maxLength"}
+
+
+def connector_calls(definition, pointer: str = ""):
+    """(pointer, action) of every notify / call_connector action anywhere in a rule
+    (branches, loops, approvals' on_approve / on_reject included)."""
+    if isinstance(definition, dict):
+        if definition.get("type") in CONNECTOR_ACTION_TYPES and "connector" in definition and "action" in definition:
+            yield pointer, definition
+        for k, v in definition.items():
+            if isinstance(v, (dict, list)):
+                yield from connector_calls(v, f"{pointer}/{k}")
+    elif isinstance(definition, list):
+        for i, v in enumerate(definition):
+            yield from connector_calls(v, f"{pointer}/{i}")
+
+
+def _is_template(value) -> bool:
+    return isinstance(value, str) and any(m in value for m in _TEMPLATE_MARKS)
+
+
+def connector_action_errors(session, definition: dict, install: str | None = None) -> list[dict]:
+    """Field errors (JSON pointer, en, zh) for connector actions the install's connector
+    does not have, and for inputs that do not match the action's input schema. An install
+    that does not exist (yet: a template's rules are saved before its connectors are set
+    up, then left off by the installer) or whose connector is not loaded is not checked here;
+    the call fails at run time and shows in the outbox."""
+    from jsonschema import Draft202012Validator
+    from sqlalchemy import select
+
+    from zhongshu.connectors.api import apply_defaults
+    from zhongshu.connectors.service.installs import registry
+
+    from ..models import ConnectorInstall
+
+    calls = [(p, a) for p, a in connector_calls(definition) if install is None or a.get("connector") == install]
+    if not calls:
+        return []
+    names = {a["connector"] for _, a in calls if isinstance(a.get("connector"), str)}
+    q = select(ConnectorInstall.api_name, ConnectorInstall.connector).where(ConnectorInstall.api_name.in_(names))
+    if session.info.get("tenant_id") is not None:  # (the session's tenant filter applies as well)
+        q = q.where(ConnectorInstall.tenant_id == session.info["tenant_id"])
+    installs = dict(session.execute(q).all()) if names else {}
+    reg = registry(None)
+    errors = []
+    for ptr, a in calls:
+        connector = installs.get(a.get("connector"))
+        if connector is None or connector not in reg:
+            continue
+        manifest = reg.manifest(connector)
+        spec = next((s for s in manifest.actions if s.name == a["action"]), None)
+        if spec is None:
+            valid = ", ".join(s.name for s in manifest.actions) or "(none)"
+            errors.append(field_error(
+                f"{ptr}/action",
+                f"connector '{a['connector']}' ({connector}) has no action '{a['action']}'; its actions: {valid}",
+                f"连接器 '{a['connector']}'（{connector}）没有动作 '{a['action']}'；可用的动作：{valid}",
+                valid_actions=[s.name for s in manifest.actions]))
+            continue
+        data = apply_defaults(spec.input_schema, {k: v for k, v in (a.get("input") or {}).items() if k != "data"})
+        for e in sorted(Draft202012Validator(spec.input_schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+            if e.validator in _RUNTIME_VALIDATORS and _is_template(e.instance):
+                continue
+            where = "/".join(map(str, e.absolute_path))
+            errors.append(field_error(f"{ptr}/input" + (f"/{where}" if where else ""),
+                                      f"does not match the input of {connector}.{spec.name}: {e.message}",
+                                      f"与 {connector}.{spec.name} 的输入不符：{e.message}"))
+    return errors
+
+
+def check_connector_actions(session, definition: dict) -> None:
+    """Raises ValidationFailed (400) naming each wrong connector action or input."""
+    errors = connector_action_errors(session, definition)
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(f"the rule has problems: {first['pointer']}: {first['message']}",
+                               message_zh=f"规则有误: {first['pointer']}: {first['message_zh']}", errors=errors)
+
+
+def action_reason(install: str, error: dict) -> str:
+    return f"{ACTION_REASON_PREFIX} ({install}): {error['pointer']}: {error['message']}"[:500]
+
+
+def switch_off_invalid_connector_rules(session, install: str) -> list[dict]:
+    """The install re-check for rules saved before their actions were checked (or before the
+    install existed, or when the connector changed): every switched-on rule calling
+    ``install`` with an action its connector does not have, or an input that does not
+    match, is switched off with the reason (``disabled_reason`` "invalid connector action
+    (<install>): <pointer>: ..."), never left to fail in the outbox or stop a load. Saving
+    the rule with the action fixed switches it on again."""
+    from sqlalchemy import select
+
+    from ..models import Rule
+
+    off = []
+    for r in session.scalars(select(Rule).where(Rule.enabled.is_(True)).order_by(Rule.api_name)):
+        errors = connector_action_errors(session, r.definition or {}, install)
+        if errors:
+            r.enabled, r.disabled_reason = False, action_reason(install, errors[0])
+            off.append({"rule": r.api_name, "reason": r.disabled_reason})
+    if off:
+        session.flush()
+    return off

@@ -89,8 +89,9 @@ def test_session_cookie_is_http_only_and_same_site(app, owner):
 def test_disabled_user_cannot_log_in_and_their_session_stops_working(app, platform, owner):
     _set_user(platform, "owner@acme.test", disabled=True)
     r = app.test_client().post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "owner-password"})
-    assert r.status_code == 401
-    assert r.get_json()["error"]["message"] == "wrong email or password"  # same words as a wrong password
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "account_disabled"  # said only with the right password
+    r = app.test_client().post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "wrong-password"})
+    assert r.status_code == 401 and r.get_json()["error"]["message"] == "wrong email or password"
     assert owner.get("/tables").status_code == 401  # the session opened before is no longer accepted
 
 

@@ -1,7 +1,8 @@
 // Admin › members: add a person to the tenant with a role (and a first password for someone
 // new), change the role, edit the member attributes that row scopes use ($user.region),
+// disable / enable (reversible: access, sessions and tokens stop; nothing is deleted),
 // remove. Everything through /members.
-import { html, t, get, post, patch, del, ApiError, msgOf, reactive, onMounted, toast, uid } from './lib.js';
+import { html, t, get, post, patch, del, ApiError, msgOf, reactive, onMounted, toast, uid, state } from './lib.js';
 
 const ROLES = ['owner', 'admin', 'builder', 'member', 'viewer'];
 
@@ -36,6 +37,28 @@ export const MembersPanel = {
       s.rowErr[m.id] = '';
       try { await del(`/members/${m.id}`); toast(t('members.removed'), 'ok'); await load(); } catch (e) { s.rowErr[m.id] = errOf(e); }
     }
+    async function setDisabled(m, disabled) {
+      if (disabled && !confirm(t('members.confirm_disable', { email: m.email }))) return;
+      s.rowErr[m.id] = '';
+      try {
+        await post(`/members/${m.id}/${disabled ? 'disable' : 'enable'}`, {});
+        toast(t(disabled ? 'members.disabled_done' : 'members.enabled_done', { email: m.email }), 'ok'); await load();
+      } catch (e) { s.rowErr[m.id] = errOf(e); }
+    }
+    // An account disabled by the instance administrator is shown, but not changeable here.
+    const status = (m) => (m.account_disabled ? 'account_disabled' : m.disabled ? 'disabled' : 'active');
+    function statusCell(m) {
+      const st = status(m);
+      const label = html`<span class=${'pill' + (st === 'active' ? '' : ' muted')} data-test=${'status-' + m.email}>${t('members.status_' + st)}</span>`;
+      if (st === 'account_disabled') return html`${label}<div class="hint">${t('members.account_disabled_hint')}</div>`;
+      if (st === 'disabled') {
+        return html`${label} <button type="button" class="link" data-test=${'enable-' + m.email}
+          aria-label=${t('members.enable') + ' ' + m.email} onClick=${() => setDisabled(m, false)}>${t('members.enable')}</button>`;
+      }
+      if (state.user && state.user.id === m.id) return label;  // nobody disables themselves
+      return html`${label} <button type="button" class="link" data-test=${'disable-' + m.email}
+        aria-label=${t('members.disable') + ' ' + m.email} onClick=${() => setDisabled(m, true)}>${t('members.disable')}</button>`;
+    }
     function editAttrs(m) {
       s.attrs = { id: m.id, rows: Object.entries(m.attributes || {}).map(([k, v]) => ({ k: uid(), key: k, value: String(v ?? '') })), error: '' };
       if (!s.attrs.rows.length) s.attrs.rows.push({ k: uid(), key: '', value: '' });
@@ -57,15 +80,16 @@ export const MembersPanel = {
     return () => html`<div class="members">
       ${s.error ? html`<div class="banner error" role="alert">${s.error}</div>` : null}
       <table class="list" data-test="members"><thead><tr><th>${t('admin.email')}</th><th>${t('admin.name')}</th><th>${t('admin.role')}</th>
-        <th>${t('members.attributes')}</th><th></th></tr></thead>
-        <tbody>${s.members.map((m) => [html`<tr key=${m.id} data-test=${'member-' + m.email}><td>${m.email}</td><td>${m.name}</td>
+        <th>${t('members.attributes')}</th><th>${t('members.status')}</th><th></th></tr></thead>
+        <tbody>${s.members.map((m) => [html`<tr key=${m.id} data-test=${'member-' + m.email} class=${status(m) === 'active' ? '' : 'muted'}><td>${m.email}</td><td>${m.name}</td>
           <td><select aria-label=${t('admin.role') + ' ' + m.email} value=${m.role} aria-invalid=${!!s.rowErr[m.id]} onChange=${(e) => setRole(m, e.target.value)}>
             ${ROLES.map((r) => html`<option value=${r}>${t('role.' + r)}</option>`)}</select>
             ${s.rowErr[m.id] ? html`<div class="field-error" role="alert">${s.rowErr[m.id]}</div>` : null}</td>
           <td class="small">${attrText(m) || html`<span class="muted">—</span>`}
             <button type="button" class="link" aria-label=${t('members.edit_attributes') + ' ' + m.email} data-test=${'attrs-' + m.email} onClick=${() => editAttrs(m)}>${t('common.edit')}</button></td>
+          <td class="small">${statusCell(m)}</td>
           <td><button type="button" class="icon danger" aria-label=${t('members.remove') + ' ' + m.email} data-test=${'remove-' + m.email} onClick=${() => remove(m)}>✕</button></td></tr>`,
-          s.attrs && s.attrs.id === m.id ? html`<tr key=${'attrs' + m.id} class="attrs-row"><td colspan="5">
+          s.attrs && s.attrs.id === m.id ? html`<tr key=${'attrs' + m.id} class="attrs-row"><td colspan="6">
             <div class="card attrs-editor" role="group" aria-label=${t('members.edit_attributes') + ' ' + m.email}>
               <p class="hint">${t('members.attributes_hint')}</p>
               ${s.attrs.rows.map((r, i) => html`<div class="row" key=${r.k}>

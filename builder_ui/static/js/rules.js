@@ -312,10 +312,13 @@ export const RulesScreen = {
     }
 
     // A connector action's input from its schema: text properties are message templates.
+    // `data` (template variables for direct calls) is not offered: a rule renders its texts
+    // itself and saving refuses it. Only a rule saved with it before shows it, to clear it.
     function inputForm(a, p, id, schema, scope) {
       const obj = a.input && typeof a.input === 'object' ? a.input : (a.input = {});
       const req = new Set(schema.required || []);
-      return html`<div class="param-grid">${Object.entries(schema.properties || {}).map(([k, sc]) => {
+      const props = Object.entries(schema.properties || {}).filter(([k]) => k !== 'data' || obj.data !== undefined);
+      return html`<div class="param-grid">${props.map(([k, sc]) => {
         const kid = `${id}-${k}`, kp = `${p}/${k}`;
         const set = (v) => { if (v === '' || v === undefined) delete obj[k]; else obj[k] = v; delete s.errors[kp]; };
         let ctl;
@@ -331,8 +334,9 @@ export const RulesScreen = {
             onInput=${(e) => { draft.text = e.target.value; try { const v = draft.text.trim() ? JSON.parse(draft.text) : undefined; draft.bad = false; set(v); } catch (err) { draft.bad = true; } }}></textarea>
             ${draft.bad ? html`<div class="field-error" role="alert">${t('rules.bad_json')}</div>` : null}`;
         }
+        const hint = k === 'data' ? t('rules.data_not_used') : sc.description;
         return html`<div class=${'ctl' + (hasErr(kp) ? ' has-error' : '')} key=${k}><label for=${kid}>${sc.title || k}${req.has(k) ? ' *' : ''}</label>${ctl}
-          ${sc.description ? html`<div class="hint">${sc.description}</div>` : null}${feUnder(kp)}</div>`;
+          ${hint ? html`<div class="hint">${hint}</div>` : null}${feUnder(kp)}</div>`;
       })}</div>`;
     }
 

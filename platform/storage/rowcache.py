@@ -1,0 +1,147 @@
+"""Rows of user tables read once per transaction, until the table is written again.
+
+A write with its rules and computed fields reads the same order row and its item rows many
+times (the records service, the computed fields, each rule's loader, the timers). Those reads
+go through here: a row (or a parent's sub-table rows) is kept on the connection, tagged with
+how many writes its table had seen, and served again while that count is unchanged.
+
+* Every statement that writes a user table bumps that table's count
+  (``platform/db.py`` watches the cursor), so a cached row is never older than our own last
+  write to its table. A statement that changes schemas (ALTER/CREATE/DROP), a rollback to a
+  savepoint and the end of the transaction drop everything.
+* Rows a write returns (``INSERT/UPDATE … RETURNING``) are put here, so the read that usually
+  follows a write costs nothing.
+* Reads that lock (``FOR UPDATE``) or that must see other transactions' latest commits do not
+  come through here.
+"""
+from __future__ import annotations
+
+
+from sqlalchemy import bindparam, select
+
+from ..db import table_writes
+
+_KEY = "zs_rowcache"
+
+
+#: rows kept per transaction at most (a bulk import or a long job must not hold them all)
+MAX_ROWS = 2000
+#: a write returning more rows than this is a bulk write: its rows are not kept
+MAX_PUT = 200
+
+
+def _cache(conn) -> dict:
+    c = conn.info.get(_KEY)
+    if c is None or len(c) > MAX_ROWS:
+        c = conn.info[_KEY] = {}
+    return c
+
+
+def put(conn, table, rows) -> None:
+    """Rows just returned by a write of ``table`` (RETURNING *), as they are now."""
+    if len(rows) > MAX_PUT:
+        return
+    cache = _cache(conn)
+    stamp = table_writes(conn, table.name)
+    for r in rows:
+        cache[(table.name, r.id)] = (stamp, r)
+
+
+# Statements built once per table object, kept in the table's own ``info`` dict (a schema
+# change or a cache eviction makes new table objects; the old ones and their statements then
+# go away together: a WeakKeyDictionary keyed by the table never let go, the statement refers
+# to its table).
+
+
+def _by_id_stmt(table):
+    stmt = table.info.get("zs_by_id")
+    if stmt is None:
+        stmt = table.info["zs_by_id"] = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    return stmt
+
+
+def _children_stmt(table):
+    stmt = table.info.get("zs_children")
+    if stmt is None:
+        stmt = table.info["zs_children"] = (select(table).where(table.c.parent_id.in_(bindparam("pids", expanding=True)),
+                                                                table.c.deleted_at.is_(None))
+                                            .order_by(table.c.parent_id, table.c.position, table.c.id))
+    return stmt
+
+
+def _cached(cache, keys, stamp) -> tuple[dict, list]:
+    """({key: cached value} valid at this write stamp, [keys missing or out of date])."""
+    out, missing = {}, []
+    for key, ckey in keys:
+        hit = cache.get(ckey)
+        if hit is not None and hit[0] == stamp:
+            out[key] = hit[1]
+        else:
+            missing.append(key)
+    return out, missing
+
+
+def rows_by_id(conn, table, ids) -> dict:
+    """{id: row} of these rows (deleted ones included), from the cache where valid."""
+    cache = _cache(conn)
+    stamp = table_writes(conn, table.name)
+    out, missing = _cached(cache, ((i, (table.name, i)) for i in ids), stamp)
+    for k in range(0, len(missing), 900):
+        for row in conn.execute(_by_id_stmt(table), {"ids": missing[k:k + 900]}):
+            out[row.id] = row
+            cache[(table.name, row.id)] = (stamp, row)
+    return out
+
+
+def children_of(conn, table, parent_ids) -> dict:
+    """{parent id: [its live sub-table rows in position order]} for these parents."""
+    cache = _cache(conn)
+    stamp = table_writes(conn, table.name)
+    out, missing = _cached(cache, ((p, (table.name, "children", p)) for p in parent_ids), stamp)
+    for p in missing:
+        out[p] = []
+    for k in range(0, len(missing), 900):
+        for row in conn.execute(_children_stmt(table), {"pids": missing[k:k + 900]}):
+            out[row.parent_id].append(row)
+            cache[(table.name, row.id)] = (stamp, row)
+    for p in missing:
+        cache[(table.name, "children", p)] = (stamp, out[p])
+    return out
+
+
+def mapping_of(conn, row):
+    """The row's mapping, the same object each time for the same cached row (so that what is
+    worked out from it can be kept with ``memo_put``)."""
+    cache = _cache(conn)
+    key = ("mapping", id(row))
+    hit = cache.get(key)
+    if hit is not None and hit[0] is row:
+        return hit[1]
+    m = row._mapping
+    cache[key] = (row, m)
+    return m
+
+
+def memo_get(conn, kind, obj):
+    """What was kept for this very object (by identity) in this transaction, or None."""
+    hit = _cache(conn).get((kind, id(obj)))
+    return hit[1] if hit is not None and hit[0] is obj else None
+
+
+def memo_put(conn, kind, obj, value) -> None:
+    _cache(conn)[(kind, id(obj))] = (obj, value)
+
+
+_ABSENT = object()
+
+
+def lookup(conn, key, default=_ABSENT):
+    """A value kept for this transaction under ``key`` (see ``keep``), or ``default``."""
+    hit = _cache(conn).get(("value", key))
+    return default if hit is None else hit[1]
+
+
+def keep(conn, key, value) -> None:
+    """Keeps a value for the rest of this transaction; dropped with the cached rows (end of
+    the transaction, a rolled-back savepoint)."""
+    _cache(conn)[("value", key)] = (None, value)
