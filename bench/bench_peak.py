@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Benchmark: a simulated peak day on PostgreSQL through the generic webhook connector (HMAC).
 
-A real many-node deployment on 127.0.0.1 (tests/scale/cluster.py): one gunicorn web node
-(deploy/gunicorn.conf.py: 2 processes x 8 threads), one Celery worker node (pool = CPU
+A real many-node deployment on 127.0.0.1 (tests/scale/cluster.py): one web node — gunicorn
+(deploy/gunicorn.conf.py: 2 processes x 8 threads) or, with ``--web-server granian``, granian
+(deploy/granian.sh: 2 processes x 32 blocking threads) — one Celery worker node (pool = CPU
 count), one relay, one scheduler, RabbitMQ, PostgreSQL. The tenant has the
 order_management template installed (all its rules on) when it installs, else a plain
 orders table (reported). Then:
@@ -11,8 +12,11 @@ orders table (reported). Then:
    and 20–22h) compressed into ``--day-seconds`` seconds, and at the start of hour
    ``--burst-hour`` a burst of ``--burst`` orders sent as fast as ``--senders`` keep-alive
    connections can (the spec's "5,000 orders in one second"; the day's orders keep coming
-   meanwhile). Reported: accepted/s of the burst (200/202 answers per second of sending)
-   and intake latency p50/p95 of the day's and the burst's webhooks;
+   meanwhile). The burst's requests are signed and built as bytes beforehand and sent by
+   bench/_rawclient.py (one thread driving every socket: little client CPU, so the client
+   does not cap the rate on 2 cores; ``--burst-client http`` is the older thread-per-
+   connection sender). Reported: accepted/s of the burst (200/202 answers per second of
+   sending) and intake latency p50/p95 of the day's and the burst's webhooks;
 2. **processing**: until every inbox row is processed: processed orders/s over the whole
    run, and the drain rate after the last order was sent;
 3. **payments outside the burst** (backlog drained): ``--payments`` ``order.paid`` webhooks
@@ -36,6 +40,10 @@ compression: at real time an 86,000-order day peaks at ~2 orders/s).
     .venv/bin/python bench/bench_peak.py --full --json /tmp/peak_full.json
     .venv/bin/python bench/bench_peak.py --day 200 --burst 300 --payments 100   # latency only
 
+The figures are written to ``--json`` even when the run stops early (``--stop-after``,
+SIGTERM, an error): then ``progress`` holds the inbox counts and the processed orders/s
+seen so far.
+
 Only loopback is contacted. Not a test.
 """
 from __future__ import annotations
@@ -43,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -56,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench import _rawclient  # noqa: E402
 from bench._peak_stages import StageSampler, breakdown, max_outbox_id, order_proof  # noqa: E402
 from tests.scale import cluster as cl  # noqa: E402
 
@@ -155,7 +165,7 @@ def day_schedule(n: int, seconds: float, t0: float) -> list[float]:
 
 
 def burst(sender: Sender, bodies: list[dict], senders: int) -> float:
-    """All bodies as fast as ``senders`` connections go; returns the seconds it took."""
+    """All bodies as fast as ``senders`` http.client threads go; returns the seconds it took."""
     def send_all(chunk):
         for b in chunk:
             sender.send(b, "burst")
@@ -165,14 +175,44 @@ def burst(sender: Sender, bodies: list[dict], senders: int) -> float:
     return time.perf_counter() - t0
 
 
+def raw_requests(port: int, hook: str, bodies: list[dict]) -> list[tuple[str, bytes]]:
+    """(external id, the whole signed HTTP request as bytes), made before the clock starts."""
+    out = []
+    for b in bodies:
+        raw, headers = cl.signed(b)
+        headers["X-Request-Id"] = f"{b['event']}:{b['id']}"
+        out.append((b["id"], _rawclient.build_request(cl.HOST, port, "POST", hook, raw, headers)))
+    return out
+
+
+def raw_burst(sender: Sender, port: int, items: list[tuple[str, bytes]], senders: int) -> float:
+    """All requests as fast as ``senders`` keep-alive sockets driven by one thread go (the
+    answers tallied in ``sender`` under "burst"); returns the seconds it took."""
+    t0 = time.perf_counter()
+    results = _rawclient.run(cl.HOST, port, items, senders)
+    seconds = time.perf_counter() - t0
+    with sender.lock:
+        st = sender.statuses.setdefault("burst", {})
+        lat = sender.latency.setdefault("burst", [])
+        for r in results:
+            st[r.status] = st.get(r.status, 0) + 1
+            lat.append(r.seconds)
+    return seconds
+
+
 def inbox_counts(engine) -> dict:
     with engine.connect() as c:
         return dict(c.execute(text("select status, count(*) from inbox group by status")).all())
 
 
-def wait_drained(engine, accepted: int, timeout: float, label: str) -> float:
-    """Waits until ``accepted`` inbox rows exist and none is left unprocessed; prints progress."""
+def wait_drained(engine, accepted: int, timeout: float, label: str, *, since: float | None = None,
+                 progress: list | None = None) -> float:
+    """Waits until ``accepted`` inbox rows exist and none is left unprocessed; prints progress
+    every 30 s (and appends it to ``progress``: what a run stopped early reports), with the
+    processed rows per second since ``since`` (perf_counter) and over the last interval."""
     t0 = last = time.perf_counter()
+    since = t0 if since is None else since
+    last_done = None
     while True:
         counts = inbox_counts(engine)
         if not counts.get("received") and sum(counts.values()) >= accepted:
@@ -181,8 +221,14 @@ def wait_drained(engine, accepted: int, timeout: float, label: str) -> float:
         if now - t0 > timeout:
             raise RuntimeError(f"{label}: not drained after {timeout:.0f} s: {counts}")
         if now - last > 30:
-            print(f"  {label}: {counts} after {now - t0:.0f} s", flush=True)
-            last = now
+            done = sum(v for k, v in counts.items() if k != "received")
+            step = None if last_done is None else round((done - last_done) / (now - last), 2)
+            note = {"label": label, "at_s": round(now - since, 1), "inbox": counts,
+                    "processed_per_s_so_far": round(done / (now - since), 2), "processed_per_s_last_30s": step}
+            print(f"  {label}: {json.dumps(note, ensure_ascii=False)}", flush=True)
+            if progress is not None:
+                progress.append(note)
+            last, last_done = now, done
         time.sleep(0.1)
 
 
@@ -235,13 +281,23 @@ def main(argv=None) -> int:
     ap.add_argument("--day-seconds", type=float, default=24.0, help="how long the compressed day lasts")
     ap.add_argument("--burst", type=int, default=5000)
     ap.add_argument("--burst-hour", type=int, default=20, help="the day's hour whose start the burst is sent at")
-    ap.add_argument("--senders", type=int, default=32, help="concurrent client connections in the burst")
+    ap.add_argument("--senders", type=int, default=64, help="concurrent client connections in the burst")
+    ap.add_argument("--burst-client", choices=["raw", "http"], default="raw",
+                    help="raw: pre-built requests over keep-alive sockets driven by one thread (bench/_rawclient.py); "
+                         "http: one http.client thread per connection (before session 5)")
+    ap.add_argument("--web-server", choices=["gunicorn", "granian"], default="gunicorn",
+                    help="the web node: gunicorn (deploy/gunicorn.conf.py) or granian (deploy/granian.sh)")
+    ap.add_argument("--web-threads", type=int,
+                    help="threads per web process (default: 8 for gunicorn, 32 for granian, as their deploy files)")
     ap.add_argument("--payments", type=int, default=200)
     ap.add_argument("--pay-rate", type=float, default=round(REAL_PEAK_RATE, 2),
                     help="payments per second (default: as many as new orders in the real-time peak hour)")
     ap.add_argument("--steady-rate", type=float, default=round(REAL_PEAK_RATE, 2),
                     help="new orders per second while the payments are measured")
     ap.add_argument("--drain-timeout", type=float, default=4 * 3600)
+    ap.add_argument("--stop-after", type=float,
+                    help="seconds: stop waiting for the drain once the run has lasted this long (the partial "
+                         "figures are written; no payments are measured then)")
     ap.add_argument("--worker-concurrency", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--web-workers", type=int, default=2)
     ap.add_argument("--broker", default=cl.BROKERS["rabbitmq"])
@@ -249,21 +305,35 @@ def main(argv=None) -> int:
     ap.add_argument("--relay-poll", type=float, default=0.2, help="the relay's --poll (its default: 0.2 s)")
     ap.add_argument("--no-notify", action="store_true",
                     help="ZHONGSHU_OUTBOX_NOTIFY=false: relay and workers only poll (the behaviour before wake-ups)")
+    ap.add_argument("--pg-db", default="zs_bench_peak",
+                    help="the PostgreSQL database to (re)create; its name also prefixes the broker queues")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "zs_bench_peak"))
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
     if args.full:
         args.day, args.burst, args.day_seconds = FULL_DAY, FULL_BURST, FULL_DAY_SECONDS
+    if args.web_threads is None:
+        args.web_threads = 32 if args.web_server == "granian" else 8
+    t_run = time.perf_counter()
+    # SIGTERM unwinds like Ctrl-C: the nodes are stopped and the partial figures written
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    def drain_timeout() -> float:
+        if args.stop_after is None:
+            return args.drain_timeout
+        return max(0.0, min(args.drain_timeout, args.stop_after - (time.perf_counter() - t_run)))
 
     problem = cl.pg_problem() or cl.broker_problem(args.broker)
     if problem:
         print(f"PostgreSQL or broker unavailable: {problem}", file=sys.stderr)
         return 2
-    dbname = "zs_bench_peak"
+    dbname = args.pg_db
+    queue_prefix = dbname.replace("_", "-") + "-"
     url = cl.create_database(dbname)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    result: dict = {"args": vars(args), "compression": 86400 / args.day_seconds, "load_before": os.getloadavg()}
+    result: dict = {"args": vars(args), "compression": 86400 / args.day_seconds, "load_before": os.getloadavg(),
+                    "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "progress": []}
     template_note = "order_management template (rules on)"
     try:
         if args.no_template:
@@ -281,13 +351,16 @@ def main(argv=None) -> int:
     print("setup:", template_note, "| rules on:", result["rules_enabled"], flush=True)
     info["platform"].close()
 
-    c = cl.Cluster(work, url, args.broker, queue_prefix="zs-bench-peak-", extra_env={
+    c = cl.Cluster(work, url, args.broker, queue_prefix=queue_prefix, extra_env={
         "ZHONGSHU_WEB_WORKERS": str(args.web_workers), "ZHONGSHU_OVERLOAD_OUTBOX_THRESHOLD": "0",
         "ZHONGSHU_OVERLOAD_INBOX_THRESHOLD": "0", "ZHONGSHU_OUTBOX_NOTIFY": "false" if args.no_notify else "true"})
     worker_log = work / "worker.log"  # appended to by earlier runs in the same --workdir
     worker_log_start = worker_log.stat().st_size if worker_log.exists() else 0
     try:
-        c.web("web", workers=args.web_workers, threads=8)
+        if args.web_server == "granian":
+            c.web_granian("web", workers=args.web_workers, threads=args.web_threads)
+        else:
+            c.web("web", workers=args.web_workers, threads=args.web_threads)
         c.celery_worker("worker", concurrency=args.worker_concurrency, lease=LEASE, imports=())
         c.relay(republish_after=REPUBLISH_AFTER, poll=args.relay_poll)
         c.scheduler("scheduler")
@@ -300,6 +373,7 @@ def main(argv=None) -> int:
         t_day = time.perf_counter() + 0.5
         day_bodies = [order_body(i, "DAY") for i in range(args.day)]
         burst_bodies = [order_body(i, "BURST") for i in range(args.burst)]
+        burst_items = raw_requests(port, info["hook_path"], burst_bodies) if args.burst_client == "raw" else None
         burst_out: dict = {}
 
         def burst_at_its_hour():
@@ -307,7 +381,10 @@ def main(argv=None) -> int:
             if d > 0:
                 time.sleep(d)
             burst_out["start"] = time.perf_counter()
-            burst_out["seconds"] = burst(sender, burst_bodies, args.senders)
+            if burst_items is not None:
+                burst_out["seconds"] = raw_burst(sender, port, burst_items, args.senders)
+            else:
+                burst_out["seconds"] = burst(sender, burst_bodies, args.senders)
 
         bt = threading.Thread(target=burst_at_its_hour, name="burst")
         bt.start()
@@ -319,13 +396,16 @@ def main(argv=None) -> int:
             raise RuntimeError(f"the web node refused the webhooks: {sender.statuses}; see {c.procs['web'].log_path}")
         result["day"] = {**sender.summary("day"), "seconds": round(t_sent - t_day, 1)}
         b = sender.summary("burst")
-        result["burst"] = {**b, "sent_seconds": round(burst_out["seconds"], 2),
+        result["burst"] = {**b, "web_server": f"{args.web_server} {args.web_workers}x{args.web_threads}",
+                           "client": f"{args.burst_client}, {args.senders} connections",
+                           "sent_seconds": round(burst_out["seconds"], 2),
                            "accepted_per_s": round(b["accepted"] / burst_out["seconds"], 1)}
         print("day:", json.dumps(result["day"]), flush=True)
         print("burst:", json.dumps(result["burst"]), flush=True)
 
         # 2. processing until the inbox is drained
-        done_at = wait_drained(engine, accepted, args.drain_timeout, "processing")
+        done_at = wait_drained(engine, accepted, drain_timeout(), "processing", since=t_day,
+                               progress=result["progress"])
         result["processing"] = {"orders": accepted, "seconds": round(done_at - t_day, 1),
                                 "processed_orders_per_s": round(accepted / (done_at - t_day), 2),
                                 "drain_after_sending_s": round(done_at - t_sent, 1)}
@@ -360,7 +440,8 @@ def main(argv=None) -> int:
         accepted += sender.accepted("steady")
         # a backlog (payments offered faster than they are processed) is waited out, so that
         # the percentiles cover every payment; one never seen counts as infinitely late
-        wait_drained(engine, accepted + sender.accepted("payment"), args.drain_timeout, "payments")
+        wait_drained(engine, accepted + sender.accepted("payment"), drain_timeout(), "payments", since=t_pay,
+                     progress=result["progress"])
         deadline = time.monotonic() + 30
         while len(reader.seen) < len(reader.watch) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -396,17 +477,21 @@ def main(argv=None) -> int:
         # deliveries of a job that was no longer due (duplicate publications): each costs a claim
         log_text = Path(c.procs["worker"].log_path).read_bytes()[worker_log_start:].decode(errors="replace")
         result["skipped_deliveries"] = log_text.count("'skipped'")
-        result["load_after"] = os.getloadavg()
+    except BaseException as e:
+        result["stopped_early"] = f"{type(e).__name__}: {str(e)[:300]}"
+        raise
     finally:
+        result["load_after"] = os.getloadavg()
+        result["ended_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        if args.json:  # also when stopped early: the partial figures
+            Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), "utf-8")
         c.stop_all()
         engine.dispose()
         try:
             from zhongshu.runtime.distributed import QUEUES
-            cl.purge_queues(args.broker, ["zs-bench-peak-" + q for q in QUEUES])
+            cl.purge_queues(args.broker, [queue_prefix + q for q in QUEUES])
         except Exception:  # noqa: BLE001
             pass
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), "utf-8")
     return 0
 
 

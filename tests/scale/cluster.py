@@ -1,5 +1,5 @@
 """A many-node Zhongshu on one machine, for the multi-node tests and bench/bench_peak.py:
-gunicorn web nodes, Celery worker nodes, relays and schedulers as real processes on
+gunicorn (or granian) web nodes, Celery worker nodes, relays and schedulers as real processes on
 127.0.0.1, sharing one PostgreSQL database and one broker.
 
 Every process is started in its own session (process group) and stopped by its own id:
@@ -176,6 +176,16 @@ class Cluster:
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
                "--bind", f"{HOST}:{port}", "--workers", str(workers), "--threads", str(threads)]
         return self._add(name, cmd, env)
+
+    def web_granian(self, name: str, *, workers: int = 1, threads: int = 32, env: dict | None = None) -> Proc:
+        """A web node on granian, started by the production script deploy/granian.sh (the
+        same WSGI app as :meth:`web`; granian comes from this venv's bin directory)."""
+        port = self.ports.get(name) or free_port()
+        self.ports[name] = port
+        node_env = {"ZHONGSHU_BIND": f"{HOST}:{port}", "ZHONGSHU_WEB_WORKERS": str(workers),
+                    "ZHONGSHU_WEB_THREADS": str(threads), "ZHONGSHU_LOG_LEVEL": "warning",
+                    "PATH": os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])}
+        return self._add(name, ["sh", str(ROOT / "deploy" / "granian.sh")], {**node_env, **(env or {})})
 
     def celery_worker(self, name: str, *, concurrency: int = 2, lease: int = 10, imports=("scale_effects",),
                       queues: str | None = None, env: dict | None = None) -> Proc:
