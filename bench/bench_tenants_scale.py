@@ -18,6 +18,7 @@ can be measured at checkpoints on the same database:
     nice -n 19 .venv/bin/python bench/bench_tenants_scale.py install --to 1000 --log /tmp/zs_h5/install.jsonl
     nice -n 10 .venv/bin/python bench/bench_tenants_scale.py measure --touch 10 100 1000 --json /tmp/zs_h5/m.json
     .venv/bin/python bench/bench_tenants_scale.py periodic --label new     # the scheduler's rounds, in-process
+    .venv/bin/python bench/bench_tenants_scale.py rounds --tenants 150 --rounds 3   # one web process, in-process
     .venv/bin/python bench/bench_tenants_scale.py summary --log /tmp/zs_h5/install.jsonl
 
 The database (``--pg-db``, default ``zs_h5_tenants``) is kept between steps; ``drop``
@@ -278,6 +279,57 @@ def cmd_periodic(a) -> int:
     return 0
 
 
+def cmd_rounds(a) -> int:
+    """One web process, in-process (Flask test client, no worker or scheduler): reads the
+    orders page of the first ``--tenants`` tenants once per round, ``--rounds`` times, and
+    after each round records RSS, the live ``Table`` objects of user tables (``t_<id>``, by
+    the garbage collector), the schema cache's tables and the statement cache's entries.
+    More tenants than the schema cache holds means every round compiles them again: what
+    this shows is whether memory then stays bounded. Run it with each version's Python."""
+    import gc
+
+    from sqlalchemy import Table
+
+    from zhongshu.platform.app import create_app
+    from zhongshu.platform.core import Platform
+
+    url = f"{PG_URL}/{a.pg_db}"
+    zs = Platform({"DATABASE_URL": url, "DATA_DIR": a.workdir, "RUN_WORKER": False, "RUN_SCHEDULER": False,
+                   **dict(kv.split("=", 1) for kv in a.env)})
+    app = create_app(platform=zs)
+    cred = json.loads((Path(a.workdir) / "admin_credentials.json").read_text("utf-8"))
+    c = app.test_client()
+    r = c.post("/api/v1/auth/login", json={"email": cred["email"], "password": cred["password"]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    hdr = {"X-CSRF-Token": r.get_json()["csrf_token"]}
+    slugs = [slug(i) for i in range(1, a.tenants + 1)]
+
+    def state(label) -> dict:
+        gc.collect()
+        tables = sum(1 for o in gc.get_objects() if type(o) is Table and o.name.startswith("t_"))
+        cache = zs.engine.get_execution_options().get("compiled_cache", zs.engine._compiled_cache)
+        return {"after": label, "rss_mb": round(self_rss_mb(), 1), "live_user_tables": tables,
+                "schema_cache_tables": len(zs.cache), "statement_cache_entries": len(cache) if cache is not None else None}
+
+    out = {"label": a.label, "tenants": a.tenants, "rounds": [state("start")]}
+    for rnd in range(1, a.rounds + 1):
+        c0, w0 = cpu(), time.perf_counter()
+        for s in slugs:
+            resp = c.get(f"/api/v1/tenants/{s}/tables/orders/records?limit=50", headers=hdr)
+            assert resp.status_code == 200, (s, resp.status_code, resp.get_data(as_text=True)[:200])
+        row = state(f"round {rnd}")
+        row.update(cpu_ms_per_page=round((cpu() - c0) * 1000 / len(slugs), 1), wall_s=round(time.perf_counter() - w0, 1))
+        out["rounds"].append(row)
+        print(json.dumps(row), flush=True)
+    zs.close()
+    print(json.dumps(out))
+    if a.json:
+        p = Path(a.json)
+        old = json.loads(p.read_text("utf-8")) if p.exists() else []
+        p.write_text(json.dumps(old + [out], indent=1), "utf-8")
+    return 0
+
+
 def cmd_drop(a) -> int:
     from sqlalchemy import text
 
@@ -291,7 +343,7 @@ def cmd_drop(a) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("install", "measure", "periodic", "summary", "drop"):
+    for name in ("install", "measure", "periodic", "rounds", "summary", "drop"):
         p = sub.add_parser(name)
         p.add_argument("--pg-db", default="zs_h5_tenants")
         p.add_argument("--workdir", default="/tmp/zs_h5/instance")
@@ -302,8 +354,13 @@ def main(argv=None) -> int:
             p.add_argument("--count", type=int, default=0, help="stop after this many installs (0: no limit)")
             p.add_argument("--workers", type=int, default=1, help="install processes running at once (each gets every k-th tenant)")
             p.add_argument("--worker-index", type=int, default=0)
-        if name == "periodic":
+        if name in ("periodic", "rounds"):
             p.add_argument("--label", default="main")
+        if name == "rounds":
+            p.add_argument("--tenants", type=int, default=150)
+            p.add_argument("--rounds", type=int, default=3)
+            p.add_argument("--json")
+            p.add_argument("--env", nargs="*", default=[], metavar="KEY=VALUE", help="platform settings, e.g. SCHEMA_CACHE_COLUMNS=5000")
         if name == "measure":
             p.add_argument("--touch", type=int, nargs="*", default=[10, 100, 1000])
             p.add_argument("--touch-all", action="store_true", help="also touch every installed tenant")
@@ -318,7 +375,7 @@ def main(argv=None) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a started server is stopped
-    return {"install": cmd_install, "measure": cmd_measure, "periodic": cmd_periodic, "summary": cmd_summary,
+    return {"install": cmd_install, "measure": cmd_measure, "periodic": cmd_periodic, "rounds": cmd_rounds, "summary": cmd_summary,
             "drop": cmd_drop}[a.cmd](a)
 
 

@@ -66,6 +66,15 @@ def make_engine(url: str, **kw) -> Engine:
 
 def _make_engine(url: str, **kw) -> Engine:
     kw.setdefault("json_serializer", _json)
+    # SQLAlchemy's statement cache, but one that lets a user table's statements go with its
+    # compiled schema (storage/sqlcache.py): a process that serves many tenants in turn
+    # otherwise keeps hundreds of dead Table objects alive through it.
+    from .storage.sqlcache import StatementCache
+
+    size = kw.pop("query_cache_size", 500)
+    if size:
+        kw["execution_options"] = {"compiled_cache": StatementCache(size), **kw.get("execution_options", {})}
+    kw["query_cache_size"] = 0  # the engine's own cache would go unused
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):

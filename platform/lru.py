@@ -67,6 +67,10 @@ class LruCache(Generic[V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def values(self) -> list[V]:
+        with self._lock:
+            return list(self._data.values())
+
     def get(self, key, default=None):
         with self._lock:
             value = self._data.get(key, _MISSING)
@@ -93,18 +97,24 @@ class LruCache(Generic[V]):
             self._trim()
             return value
 
-    def pop_if(self, key, matches: Callable[[V], bool]) -> None:
+    def pop_if(self, key, matches: Callable[[V], bool]) -> V | None:
+        """Removes the entry under KEY if ``matches(entry)``; returns it (None otherwise)."""
         with self._lock:
             value = self._data.get(key, _MISSING)
             if value is not _MISSING and matches(value):
                 del self._data[key]
                 self.weight -= self._weights.pop(key, 0)
+                return value
+            return None
 
-    def clear(self) -> None:
+    def clear(self) -> list[V]:
+        """Empties the cache; returns what it held."""
         with self._lock:
+            values = list(self._data.values())
             self._data.clear()
             self._weights.clear()
             self.weight = 0
+            return values
 
 
 _MISSING = object()

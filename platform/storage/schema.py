@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from .. import fields as ft
+from . import sqlcache
 from ..errors import NotFound
 from ..fields.base import FieldSpec
 from ..models import Field as FieldRow
@@ -151,7 +152,8 @@ def physical_table(row: UserTable, specs: list[FieldSpec]) -> Table:
         ctype = spec.type.column_type(spec)
         if ctype is not None:
             cols.append(Column(spec.column_name, ctype, nullable=True))
-    return Table(f"t_{row.id}", md, *cols)
+    # Owned: its cached SQL statements leave with the schema (sqlcache.py).
+    return sqlcache.own(Table(f"t_{row.id}", md, *cols))
 
 
 def compile_schema(row: UserTable, field_rows: list[FieldRow]) -> TableSchema:
@@ -185,10 +187,8 @@ class SchemaCache:
 
         #: what is derived from a tenant's metadata, per metadata stamp (metagen.py)
         self.meta = MetaCache(max_tenants)
-        # An evicted schema also leaves its tenant's metadata entry (which hands schemas to
-        # requests), or that entry would keep it alive beyond these bounds.
         self._by_table: LruCache[TableSchema] = LruCache(max_tables, weigh=lambda s: len(s.table.columns),
-                                                         maxweight=max_columns, on_evict=self.meta.forget_schema)
+                                                         maxweight=max_columns, on_evict=self._let_go)
         from .advisor import IndexAdvisor
 
         #: indexes for repeated ad-hoc queries (advisor.py); the Platform configures it
@@ -218,6 +218,17 @@ class SchemaCache:
     def __len__(self) -> int:
         return len(self._by_table)
 
+    def schemas(self) -> list[TableSchema]:
+        """The compiled schemas held now (least recently used first)."""
+        return self._by_table.values()
+
+    def _let_go(self, schema: TableSchema) -> None:
+        """Whatever else holds a schema the cache no longer holds: its tenant's metadata
+        entry (which hands schemas to requests) and SQLAlchemy's cached statements on its
+        Table; either would keep it alive beyond this cache's bounds."""
+        self.meta.forget_schema(schema)
+        sqlcache.forget(schema.table)
+
     def get(self, session, row: UserTable) -> TableSchema:
         hit = self._by_table.get(row.id)
         if hit is not None and hit.schema_version == row.schema_version:
@@ -227,14 +238,19 @@ class SchemaCache:
         # Forget what this transaction cached if it rolls back: ids (and so keys) can be reused.
         session.info.setdefault("zs_cached_keys", set()).add((row.id, row.schema_version))
         self._by_table.put(row.id, schema)  # replaces the table's older version
+        if hit is not None:
+            self._let_go(hit)
         return schema
 
     def forget(self, keys) -> None:
         for table_id, version in keys:
-            self._by_table.pop_if(table_id, lambda s, v=version: s.schema_version == v)
+            gone = self._by_table.pop_if(table_id, lambda s, v=version: s.schema_version == v)
+            if gone is not None:
+                self._let_go(gone)
 
     def clear(self):
-        self._by_table.clear()
+        for schema in self._by_table.clear():
+            sqlcache.forget(schema.table)
         self.meta.clear()
 
 
