@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             print(f"{args.db} single create: {len(singles) / (time.process_time() - c0):,.0f}/s of CPU "
                   f"({len(singles) / (time.perf_counter() - w0):,.0f}/s wall)")
         if prof:
-            pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+            pstats.Stats(prof).sort_stats(os.environ.get("ZS_SORT", "tottime")).print_stats(int(os.environ.get("ZS_N", "30")))
     finally:
         zs.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -45,6 +45,7 @@ def parse_number(value, *, percent: bool = False) -> Decimal:
 
 
 _LIMIT = Decimal("1e15")
+_LIMIT_INT = 10 ** 15
 
 
 class NumericBase(FieldType):
@@ -86,16 +87,27 @@ class NumericBase(FieldType):
         hi_d = None if hi is None else Decimal(str(hi))
         percent, store = self.percent, self.store
         plain = type(self).store is NumericBase.store and not percent and lo is None and hi is None
+        quantum = None  # a currency without min/max: rounded straight away
         if type(self).store is Currency.store:
             q = Decimal(1).scaleb(-self.decimals(spec))
             store = lambda d, _spec: d.quantize(q, rounding=ROUND_HALF_UP)  # noqa: E731
+            if lo is None and hi is None:
+                quantum = q
 
         def write(value):
             if value is None or value == "":
                 return None
-            if plain and type(value) is float and -1e15 < value < 1e15:
-                return value  # float(Decimal(repr(x))) is x for a finite float
-            d = parse_number(value, percent=percent)
+            tv = type(value)
+            if tv is float and -1e15 < value < 1e15:  # finite and in range: parse_number's checks
+                if plain:
+                    return value  # float(Decimal(repr(x))) is x for a finite float
+                d = Decimal(repr(value))
+            elif tv is int and -_LIMIT_INT < value < _LIMIT_INT:
+                d = Decimal(value)
+            else:
+                d = parse_number(value, percent=percent)
+            if quantum is not None:
+                return d.quantize(quantum, rounding=ROUND_HALF_UP)
             if lo_d is not None and d < lo_d:
                 raise FieldValueError(f"must be at least {lo}", f"不能小于 {lo}")
             if hi_d is not None and d > hi_d:

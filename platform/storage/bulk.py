@@ -17,6 +17,9 @@ for the row cache exactly as an INSERT would (``db._count_user_writes``).
 from __future__ import annotations
 
 import weakref
+from datetime import datetime
+
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 
 from ..db import _count_user_writes
 
@@ -27,9 +30,30 @@ _SQL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def processors(conn, table, columns) -> list:
-    """The bind processor of each column (None where the driver takes the value as is)."""
+    """The bind processor of each column (None where the driver takes the value as is).
+    SQLite's DATETIME text is written by ``isoformat`` for naive datetimes (the same text
+    as SQLAlchemy's ``%``-format of a dict, a quarter of the time)."""
     dialect = conn.dialect
-    return [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+    out = []
+    for c in columns:
+        t = table.c[c].type
+        p = t._cached_bind_processor(dialect)
+        if p is not None and dialect.name == "sqlite":
+            impl = t.dialect_impl(dialect)
+            if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == SQLITE_DATETIME._storage_format:
+                p = _sqlite_datetime(p)
+        out.append(p)
+    return out
+
+
+def _sqlite_datetime(slow):
+    """SQLite DATETIME text of a naive datetime: 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's
+    default storage format); anything else (dates, aware datetimes) by SQLAlchemy's own."""
+    def process(value):
+        if type(value) is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return slow(value)
+    return process
 
 
 def allocate_ids(conn, table, n: int) -> list[int]:

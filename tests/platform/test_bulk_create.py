@@ -133,11 +133,22 @@ def test_concurrent_bulk_batches_get_distinct_ids_and_numbers(platform, owner, o
 CASES = {
     "text": [None, "", "abc", 12, 1.5, True, "x" * 1001, ["no"]],
     "number": [None, "", 0, 1.25, -3, "1,234.5", "¥12", float("nan"), float("inf"), 1e16, True, "x", "12%"],
-    "currency": [None, 12.345, 12.344, "¥1,234.567", 7, "bad", 1e15],
-    "percent": ["25%", 0.25, 1, None],
+    "currency": [None, 12.345, 12.344, "¥1,234.567", 7, "bad", 1e15, -1e15, 999999999999999.9, 10 ** 15, -(10 ** 15) + 1,
+                 -0.005, 0.005, 2.675, False, float("-inf"), 3 * 10 ** 30],
+    "percent": ["25%", 0.25, 1, None, 150, -0.5],
     "single_select": [None, "", "红", "opt_r", "Red", "蓝", {"label": "红"}, 5],
     "address": [None, "", "北京市", {"province": "广东省", "city": "广州市"}, {"city": ""}, {"lat": "1", "lng": 2},
-                {"text": "x", "city": "c"}, {"bad": 1}, {"city": 3}, 4],
+                {"text": "x", "city": "c"}, {"bad": 1}, {"city": 3}, 4, {"detail": '"引号" \\ 反斜杠 \n 换行 \x01'},
+                {"province": "p", "city": None, "detail": 0}, {"detail": False}, {"city": []}, {"detail": "x" * 500},
+                {"detail": "x" * 501}, {"country": "中国", "postcode": "510000", "district": "天河区"},
+                {"province": "湖北省", "city": "武汉市", "map_url": "u"}],
+    # the writer's fast path takes 'YYYY-MM-DDTHH:MM:SS±HH:MM'; everything else must come out as parse_datetime's
+    "datetime": [None, "", "2026-11-20T10:30:00+08:00", "2026-11-20 10:30:00+08:00", "2026-11-20T10:30:00-05:30",
+                 "2026-11-20T10:30:00Z", "2026-11-20T10:30:00.123+08:00", "1899-12-31T23:00:00+08:00",
+                 "1900-01-01T07:00:00+08:00", "3000-01-01T00:00:00+08:00", "2999-12-31T23:00:00-08:00",
+                 "2026-13-20T10:30:00+08:00", "2026-11-20T10:30:00+08:0x", "2026-11-20T10:30:00+25:00",
+                 "20261120T103000.12+08:00", "2026-11-20T10:30:00+08:00:00", " 2026-11-20T10:30:00+08:00",
+                 "2026/11/20T10:30:00+08:00", "2026-11-20", "2026-11-20 10:30", 1700000000, "x" * 25, True, [1]],
 }
 OPTIONS = {"single_select": {"choices": [{"id": "opt_r", "label": "红", "label_en": "Red"}, {"id": "opt_b", "label": "蓝"}]},
            "number": {"decimals": 2}, "currency": {"decimals": 2}}
@@ -159,3 +170,20 @@ def test_bound_writers_convert_exactly_as_to_storage(type_name):
                 except FieldValueError as e:
                     return "error", e.message
             assert run(write) == run(lambda v: t.to_storage(v, spec, ctx)), (type_name, spec.definition, value)
+
+
+def test_address_text_and_map_link_are_unchanged():
+    """History entries show an address with its text and map link: the link quotes the text
+    as urllib does, whether its province/city/district were quoted before or not."""
+    from urllib.parse import quote
+
+    t = get_type("address")
+    spec = FieldSpec(1, "a", t, {}, 1)
+    write, read = t.writer(spec, Ctx()), t.reader(spec, Ctx())
+    for detail in ("中山路1号", "a b/c?d&e=#中", "路 2 号"):
+        stored = write({"province": "广东省", "city": "广州市", "district": "天河区", "detail": detail})
+        shown = read(stored)
+        text = "广东省广州市天河区" + detail
+        assert shown["text"] == text
+        assert shown["map_url"] == "https://uri.amap.com/search?keyword=" + quote(text)
+    assert read(write({"lat": 23.1, "lng": 113.3}))["map_url"] == "https://uri.amap.com/marker?position=113.3,23.1"
