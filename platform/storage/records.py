@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - a dependency; the standard library doe
     orjson = None
 
 from ..db import user_writes
-from . import bulk, rowcache, statements
+from . import bulk, pages, rowcache, statements
 from ..errors import Conflict, NotFound, ValidationFailed, field_error
 from ..fields.base import Ctx, FieldSpec, FieldValueError, FilterError
 from ..fields.number import Autonumber, autonumber_parts, autonumber_period, autonumber_renderer
@@ -197,13 +197,17 @@ class Records:
         access = access or self.access(schema)
         return self._serializer(schema, access, fields)(row)
 
-    def _serializer(self, schema: TableSchema, access: Access, fields: list[str] | None = None):
-        """A function row -> record dict, compiled from the schema's output plan."""
+    def _serializer(self, schema: TableSchema, access: Access, fields: list[str] | None = None, layout=None):
+        """A function row -> record dict, compiled from the schema's output plan.
+        ``layout``: the column keys of the rows in order (rows of ``select(table, ...)``):
+        values are then read by position, not looked up by name."""
         plan = schema.output_plan(self.ctx, frozenset(access.hidden), frozenset(access.masked),
                                   tuple(fields) if fields is not None else None)
         ts = schema.system_specs
         read_time = ts["created_at"].type.reader(ts["created_at"], self.ctx)
         child = schema.parent_table_id is not None
+        if layout is not None:
+            return _positional_serializer(plan, read_time, child, {k: i for i, k in enumerate(layout)})
 
         def serialize(row) -> dict:
             m = row._mapping if hasattr(row, "_mapping") else row
@@ -288,22 +292,32 @@ class Records:
 
     def list(self, schema: TableSchema, q: Query, *, count: bool = False, with_children: bool = False) -> dict:
         access = self.access(schema)
-        where, comp = self._where(schema, q, access)
+        access.require_read(schema)
         t = schema.table
-        sort_cols = comp.sort_columns(schema, q.sorts)
-        self.cache.advisor.note_page(self, schema, q.filter, q.sorts)
         limit = max(1, min(int(q.limit or 50), MAX_PAGE))
-        stmt = select(t, *[e.label(f"_s{i}") for i, (e, _) in enumerate(sort_cols)]).where(where)
+
+        def build() -> pages.PagePlan:
+            where, comp = self._where(schema, q, access)
+            sort_cols = comp.sort_columns(schema, q.sorts)
+            base = select(t, *[e.label(f"_s{i}") for i, (e, _) in enumerate(sort_cols)]).where(where)
+            return pages.PagePlan(where, sort_cols, base, base.order_by(*order_by(sort_cols)).limit(limit + 1))
+
+        plan = pages.plan_for(self, schema, q, access, limit, build)
+        sort_cols = plan.sort_cols
+        self.cache.advisor.note_page(self, schema, q.filter, q.sorts)
         if q.cursor:
-            stmt = stmt.where(keyset_after(sort_cols, decode_cursor(q.cursor, len(sort_cols))))
-        stmt = stmt.order_by(*order_by(sort_cols)).limit(limit + 1)
-        if q.offset and not q.cursor:
-            stmt = stmt.offset(max(0, int(q.offset)))
-        rows = self.conn.execute(stmt).all()
+            stmt = (plan.base.where(keyset_after(sort_cols, decode_cursor(q.cursor, len(sort_cols))))
+                    .order_by(*order_by(sort_cols)).limit(limit + 1))
+        else:
+            stmt = plan.stmt
+            if q.offset:
+                stmt = stmt.offset(max(0, int(q.offset)))
+        conn = self.conn
+        rows = conn.execute(stmt).all()
         has_more = len(rows) > limit
         rows = rows[:limit]
-        rowcache.put(self.conn, t, rows)  # a rule that picked a row reads it again
-        ser = self._serializer(schema, access, q.fields)
+        rowcache.put(conn, t, rows)  # a rule that picked a row reads it again
+        ser = self._serializer(schema, access, q.fields, layout=t.c.keys())
         records = [ser(r) for r in rows]
         self._attach_related(schema, records, access, q.fields, with_children)
         page = {"records": records, "has_more": has_more, "next_cursor": None}
@@ -311,7 +325,7 @@ class Records:
             last = rows[-1]._mapping
             page["next_cursor"] = encode_cursor([last[f"_s{i}"] for i in range(len(sort_cols))])
         if count:
-            page["total"] = self.conn.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+            page["total"] = conn.execute(select(func.count()).select_from(t).where(plan.where)).scalar_one()
         return page
 
     def _where(self, schema: TableSchema, q: Query, access: Access):
@@ -979,6 +993,29 @@ class Records:
             out.append({"version": r.version, "action": r.action, "changes": changes, "user_id": r.user_id,
                         "at": ts.type.from_storage(r.at, ts, self.ctx)})
         return out
+
+
+def _positional_serializer(plan, read_time, child: bool, at: dict):
+    """``Records._serializer`` for rows whose columns sit at the positions ``at`` gives."""
+    i_id, i_ver, i_cat, i_uat, i_cby, i_uby = (at[k] for k in SYSTEM_OUT)
+    i_del = at.get("deleted_at")
+    i_parent, i_pos = (at["parent_id"], at["position"]) if child else (None, None)
+    cols = tuple((name, at[col], read) for name, col, read in plan)
+
+    def serialize(row) -> dict:
+        out = {"id": row[i_id], "version": row[i_ver], "created_at": read_time(row[i_cat]),
+               "updated_at": read_time(row[i_uat]), "created_by": row[i_cby], "updated_by": row[i_uby]}
+        if child:
+            out["parent_id"] = row[i_parent]
+            out["position"] = row[i_pos]
+        deleted = None if i_del is None else row[i_del]
+        if deleted is not None:
+            out["deleted_at"] = read_time(deleted)
+        for name, i, read in cols:
+            v = row[i]
+            out[name] = v if read is None else read(v)
+        return out
+    return serialize
 
 
 #: One upsert per allocation: the first number of a period creates the counter row, later
