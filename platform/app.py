@@ -6,11 +6,30 @@ from pathlib import Path
 from datetime import timedelta
 
 from flask import Flask, jsonify
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from .config import load_config
 from .core import Platform
 from .json_provider import ZhongshuJSON
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signing serializer for requests
+    that carry no session cookie (API clients with a token): they get the empty session
+    Flask would give them, and the signer is built once per secret key, not per request."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app):
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = getattr(self, "_signer", None)
+        if cached is None or cached[0] != key:
+            cached = self._signer = (key, super().get_signing_serializer(app))
+        return cached[1]
 
 
 def create_app(config: dict | None = None, platform: Platform | None = None) -> Flask:
@@ -19,6 +38,7 @@ def create_app(config: dict | None = None, platform: Platform | None = None) -> 
     app = Flask("zhongshu.platform", static_folder=None, root_path=str(Path(__file__).parent),
                 instance_path=cfg["DATA_DIR"])
     app.json_provider_class = ZhongshuJSON
+    app.session_interface = CookieSessions()
     app.json = ZhongshuJSON(app)
     app.config.update(cfg)
     app.config.update(
