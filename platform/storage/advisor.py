@@ -41,6 +41,7 @@ STATS_SQL = text(
 
 class IndexAdvisor:
     def __init__(self, *, enabled: bool = True, min_rows: int = 20000, threshold: int = 3, max_per_table: int = 6):
+        self._small: dict = {}  # shape -> sightings to wait before sizing its (small) table again
         self.enabled, self.min_rows, self.threshold, self.max_per_table = enabled, min_rows, threshold, max_per_table
         self._lock = threading.Lock()
         self._seen: Counter = Counter()
@@ -51,6 +52,15 @@ class IndexAdvisor:
         #: stats_min_changes rows and stats_fraction of the table changed since the last one
         self.stats_every, self.stats_min_changes, self.stats_fraction = 30.0, 1000, 0.2
         self._stats_next: dict[str, float] = {}
+
+    @property
+    def min_rows(self) -> int:
+        return self._min_rows
+
+    @min_rows.setter
+    def min_rows(self, value: int) -> None:
+        self._min_rows = value
+        self._small.clear()  # a new size limit: every table is sized again
 
     # -- noting shapes -------------------------------------------------------------
     def note_page(self, records, schema, filter_node, sorts) -> None:
@@ -81,7 +91,7 @@ class IndexAdvisor:
             if key in self._decided:
                 return
             self._seen[key] += 1
-            if self._seen[key] < self.threshold:
+            if self._seen[key] < self._small.get(key, self.threshold):
                 return
             self._decided.add(key)
             if self._per_table[schema.id] >= self.max_per_table:
@@ -93,6 +103,9 @@ class IndexAdvisor:
                 self._decided.discard(key)
                 self._seen[key] = 0
                 self._per_table[schema.id] -= 1
+                # A rules table read by every order (warehouses, gift tiers) stays small: size
+                # it again after twice as many sightings each time (up to 512), not every 3rd.
+                self._small[key] = min(2 * self._small.get(key, self.threshold), 512)
             return
         engine = records.session.get_bind()
         engine = getattr(engine, "engine", engine)

@@ -24,6 +24,7 @@ from zhongshu.platform.storage import rowcache
 from zhongshu.platform.storage.query import validate_filter
 
 from ..bridge import Loader, expression_schema
+from . import prepared
 from ..expressions import FieldInfo, Schema
 from ..models import Approval, FieldLock
 from ..outbox import PRIORITY_NOTIFY, PRIORITY_ORDER, enqueue
@@ -276,11 +277,22 @@ class AdjustNumber(Action):
         delta = a["delta"]["value"] if isinstance(a["delta"], dict) else (ev(a["delta"]) if isinstance(a["delta"], str) else a["delta"])
         if delta is None:
             return {"skipped": "delta is empty"}
-        comp = rx.records.compiler()
         t = target.table
-        where = [t.c.deleted_at.is_(None), comp.where(target, resolve_filter(a["filter"], ev))]
-        if a.get("guard"):
-            where.append(comp.where(target, resolve_filter(a["guard"], ev)))
+        flt = resolve_filter(a["filter"], ev)
+        guard = resolve_filter(a["guard"], ev) if a.get("guard") else None
+        now = rx.records.ctx.now or utcnow()
+        fast = self._prepared(rx, target, a["field"], flt, guard) if not rx.dry_run else None
+        if fast is not None:
+            stmt, first, params = fast
+            written = rx.records.conn.execute(stmt, {**params, "delta": delta, "now": now}).all()
+            if len(written) != 1:
+                found = rx.records.conn.execute(first, params).first() is not None
+                return self._failed(rx, a, scope, "guard did not hold" if found else "no matching row", delta)
+            return self._adjusted(rx, a, target, written, delta, now)
+        comp = rx.records.compiler()
+        where = [t.c.deleted_at.is_(None), comp.where(target, flt)]
+        if guard is not None:
+            where.append(comp.where(target, guard))
         spec = target.fields[a["field"]]
         col = t.c[spec.column_name]
         first = select(t.c.id).where(*where[:2]).order_by(t.c.id).limit(1)
@@ -290,13 +302,30 @@ class AdjustNumber(Action):
                 return self._failed(rx, a, scope, "no matching row", delta)
             ok_row = rx.records.conn.execute(select(t.c.id).where(t.c.id == rid, *where)).first()
             return {"would_adjust": {"table": a["table"], "id": rid, "field": a["field"], "delta": delta, "guard_holds": ok_row is not None}}
-        now = rx.records.ctx.now or utcnow()
         # The first matching row is found and adjusted, guard checked, in one statement.
         written = rx.records.conn.execute(update(t).where(t.c.id == first.scalar_subquery(), *where).values(
             {spec.column_name: func.coalesce(col, 0) + delta, "version": t.c.version + 1, "updated_at": now}).returning(*t.c)).all()
         if len(written) != 1:
             found = rx.records.conn.execute(first).first() is not None
             return self._failed(rx, a, scope, "guard did not hold" if found else "no matching row", delta)
+        return self._adjusted(rx, a, target, written, delta, now)
+
+    @staticmethod
+    def _prepared(rx, target, field, flt, guard):
+        """The prebuilt statements and their values when filter and guard are plain
+        comparisons and the rule writes as the platform; None: build them here."""
+        if not rx.records.actor.is_system:
+            return None
+        ctx = rx.records.ctx
+        f = prepared.filter_shape(target, flt, ctx, "f")
+        g = prepared.filter_shape(target, guard, ctx, "g") if guard is not None else ((), {})
+        if f is None or g is None:
+            return None
+        stmt, first = prepared.adjust(target, field, f[0], g[0])
+        return stmt, first, {**f[1], **g[1]}
+
+    def _adjusted(self, rx, a, target, written, delta, now):
+        t = target.table
         rowcache.put(rx.records.conn, t, written)
         rid = written[0].id
         rx.records.add_history([{
@@ -360,9 +389,15 @@ class PickRow(Action):
         inner = bound_scope(scope, name, expression_schema(rx.records, target))
         loader = Loader(rx.records)
         ranked = bool(a.get("where") or a.get("order_by"))
-        # only the ids: the rows themselves come from the transaction's row cache (list puts them there)
-        rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), checked=True, fields=["id"],
-                                             limit=a.get("candidates", 500) if ranked else 1))["records"]
+        fast = None if ranked else self._prepared(rx, target, flt, a.get("sorts") or [])
+        if fast is not None:
+            found = rx.records.conn.execute(*fast).all()
+            rowcache.put(rx.records.conn, target.table, found)
+            rows = [{"id": r.id} for r in found]
+        else:
+            # only the ids: the rows themselves come from the transaction's row cache (list puts them there)
+            rows = rx.records.list(target, Query(filter=flt, sorts=a.get("sorts", []), checked=True, fields=["id"],
+                                                 limit=a.get("candidates", 500) if ranked else 1))["records"]
         chosen = None
         if ranked:
             if a.get("order_by"):  # every candidate is read: in one statement (and one per link followed)
@@ -395,6 +430,20 @@ class PickRow(Action):
         if a.get("then"):
             out["then"] = rx.run_actions(a["then"], inner, "then")
         return out
+
+
+    @staticmethod
+    def _prepared(rx, target, flt, sorts):
+        """(statement, values) of the first matching row when the filter is plain comparisons
+        and the rule reads as the platform (no row scope); None: the records service's page."""
+        records = rx.records
+        if not records.actor.is_system:
+            return None
+        shape = prepared.filter_shape(target, flt, records.ctx, "f")
+        if shape is None or any(not isinstance(s, dict) or "." in str(s.get("field", "")) for s in sorts):
+            return None
+        records.cache.advisor.note_page(records, target, flt, sorts)  # a large rules table still gets its index
+        return prepared.pick(records.compiler(), target, shape[0], sorts), shape[1]
 
 
 @register
