@@ -2,11 +2,14 @@
 
 A page of records -- a saved view's, or the same ``?filter`` asked again -- compiles the
 same filter, row scope and sorts into the same SELECT on every request; building that
-statement and its SQL cache key was about a tenth of a page's CPU. A plan is kept in the
-tenant's metadata cache (``metagen``: any change to a table, field, view or permission of
-the tenant starts an empty one), keyed by everything the compilation reads: the filter,
-search, sorts, limit and deleted flags of the query, and of the caller the user, role and
-attributes (hidden fields, row scopes, ``$me`` / ``$user.x``), time zone and locale.
+statement and its SQL cache key was about a tenth of a page's CPU. A plan is kept with the
+table's compiled schema (so it leaves when the schema cache lets the schema go, and with
+it the Table its statement names), under the tenant's metadata stamp (``metagen``: any
+change to a table, field, view or permission of the tenant gives a new stamp, and plans
+made under the old one are no longer found), keyed by everything the compilation reads:
+the filter, search, sorts, limit and deleted flags of the query, and of the caller the
+user, role and attributes (hidden fields, row scopes, ``$me`` / ``$user.x``), time zone
+and locale.
 
 Conditions relative to the clock (older than, within the last, today) hold the time they
 were compiled at: a query with one is compiled every time, as before.
@@ -14,12 +17,16 @@ were compiled at: a query with one is compiled every time, as before.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 
+from .. import metagen
 from ..lru import LruCache
 
-#: plans kept per tenant (the filters people page through are few; user-made ones vary)
-PER_TENANT = 32
-_SHARED_KEY = "zs_page_plans"
+#: plans kept per table (the views and filters people page through are few)
+PER_TABLE = 8
+_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 _CLOCK_OPS = ('"older_than"', '"within_last"', '"today"')
 
 
@@ -51,12 +58,16 @@ def plan_key(records, schema, q, access, limit: int) -> tuple | None:
 def plan_for(records, schema, q, access, limit: int, build) -> PagePlan:
     """The plan of this page: kept, or made by ``build() -> PagePlan`` (and kept)."""
     key = plan_key(records, schema, q, access, limit)
-    shared = records.cache.meta.for_tenant(records.session, records.tenant_id) if key is not None else None
-    if shared is None:
+    stamp = metagen.stamp(records.session, records.tenant_id) if key is not None else None
+    if stamp is None:  # not cacheable, or this transaction changes metadata itself
         return build()
-    plans = shared.get(_SHARED_KEY)
+    plans = _PLANS.get(schema)
     if plans is None:
-        plans = shared.setdefault(_SHARED_KEY, LruCache(PER_TENANT))
+        with _LOCK:
+            plans = _PLANS.get(schema)
+            if plans is None:
+                plans = _PLANS[schema] = LruCache(PER_TABLE)
+    key = (stamp, *key)
     plan = plans.get(key)
     if plan is None:
         plan = build()
