@@ -24,7 +24,7 @@ from .models import App, Dashboard, Field, Membership, PublicPage, Tenant, Templ
 META_MODELS: set[type] = {App, Dashboard, Field, Membership, PublicPage, TemplateInstall, UserTable, View}
 #: Bookkeeping columns that change often and never affect what is derived from metadata.
 VOLATILE = {"cursor", "last_test", "last_pull_at", "last_pull_error", "last_event_at", "last_used_at", "updated_at"}
-STAMP_KEY, DIRTY_KEY = "zs_meta_stamp", "zs_meta_dirty"
+STAMP_KEY, DIRTY_KEY, BUMPED_KEY = "zs_meta_stamp", "zs_meta_dirty", "zs_meta_bumped"
 
 
 def watch(*models: type) -> None:
@@ -55,15 +55,31 @@ def _really_changed(obj) -> bool:
 
 
 def bump(session, tenant_ids) -> None:
-    """Marks these tenants' metadata as changed (also for Core writes that bypass the ORM)."""
-    session.info[DIRTY_KEY] = True
-    session.connection().execute(update(Tenant.__table__).where(Tenant.__table__.c.id.in_(list(tenant_ids)))
+    """Marks these tenants' metadata as changed (also for Core writes that bypass the ORM).
+
+    Once per tenant and transaction: the new stamp becomes visible with all of the
+    transaction's changes at once, so a second one says nothing more (a template install
+    flushed metadata ~340 times, each with an UPDATE of the tenant row). A stamp written in
+    a savepoint that was rolled back or released no longer counts, and is written again."""
+    info = session.info
+    info[DIRTY_KEY] = True
+    done = info.get(BUMPED_KEY)
+    if done is None:
+        done = info[BUMPED_KEY] = {}
+    todo = [t for t in tenant_ids if t not in done or not done[t].is_active]
+    if not todo:
+        return
+    session.connection().execute(update(Tenant.__table__).where(Tenant.__table__.c.id.in_(todo))
                                  .values(meta_stamp=new_stamp()))
+    trans = session.get_nested_transaction() or session.get_transaction()
+    for t in todo:
+        done[t] = trans
 
 
 def end_of_transaction(session) -> None:
     session.info.pop(STAMP_KEY, None)
     session.info.pop(DIRTY_KEY, None)
+    session.info.pop(BUMPED_KEY, None)
 
 
 def prime(session, tenant_id: int, value: str | None) -> None:
