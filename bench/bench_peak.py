@@ -67,7 +67,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench import _rawclient  # noqa: E402
 from bench._cpu import CpuSample  # noqa: E402
-from bench._peak_stages import StageSampler, breakdown, max_outbox_id, order_proof  # noqa: E402
+from bench._peak_stages import StageSampler, breakdown, max_outbox_id, order_proof, partial_proof  # noqa: E402
 from tests.scale import cluster as cl  # noqa: E402
 
 HOURS = [1, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 2.5, 3.5, 4.5, 4, 3.5, 3.8, 4.2, 3.6, 3.2, 3.0, 3.2, 4.0, 5.0, 5.5,
@@ -501,6 +501,13 @@ def main(argv=None) -> int:
         result["skipped_deliveries"] = log_text.count("'skipped'")
     except BaseException as e:
         result["stopped_early"] = f"{type(e).__name__}: {str(e)[:300]}"
+        if "day" in result and "proof" not in result:  # sent, not drained: what holds so far
+            c.stop_all()  # the workers finish their jobs first, so the counts are at rest
+            try:
+                result["partial_proof"] = partial_proof(engine, info["tenant_id"], accepted)
+                print("partial proof:", json.dumps(result["partial_proof"]), flush=True)
+            except Exception as pe:  # noqa: BLE001 - the figures above are still written
+                result["partial_proof"] = f"not taken: {pe}"
         raise
     finally:
         result["load_after"] = os.getloadavg()
