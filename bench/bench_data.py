@@ -188,6 +188,29 @@ def pg_recreate(admin_url: str, name: str) -> str:
     return admin_url.rstrip("/") + "/" + name
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _db_cpu_s(db: str, args) -> float:
+    """PostgreSQL: CPU seconds so far of the server's backends on the bench database (they
+    live as long as its connection pool), 0 for SQLite (its work is in the server's CPU)."""
+    if db != "postgresql":
+        return 0.0
+    import psycopg
+
+    url = args.pg_url.replace("postgresql+psycopg://", "postgresql://").rstrip("/") + "/" + args.pg_db
+    with psycopg.connect(url, autocommit=True) as c:
+        pids = [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                        (args.pg_db,))]
+    return sum(_cpu_s(p) for p in pids)
+
+
 def run_one(db: str, rows: int, args) -> dict:
     work = Path(args.workdir) / f"{db}_{rows}"
     shutil.rmtree(work, ignore_errors=True)
@@ -213,6 +236,7 @@ def run_one(db: str, rows: int, args) -> dict:
         # bulk insert
         ids: list[int] = []
         spent = 0.0
+        cpu0 = _cpu_s(srv.pid), _db_cpu_s(db, args)
         t_wall = time.perf_counter()
         done = 0
         while done < rows:
@@ -225,6 +249,12 @@ def run_one(db: str, rows: int, args) -> dict:
             if done % (args.batch * 20) == 0 or done == rows:
                 log(f"  bulk {done:,}/{rows:,}: {done / spent:,.0f} rows/s (server time)")
         res["bulk_rows_s"] = round(rows / spent)
+        # CPU per row: steadier than the wall clock on a loaded machine (PostgreSQL's backends apart)
+        res["bulk_server_cpu_us_row"] = round((_cpu_s(srv.pid) - cpu0[0]) / rows * 1e6, 1)
+        if db == "postgresql":
+            res["bulk_db_cpu_us_row"] = round((_db_cpu_s(db, args) - cpu0[1]) / rows * 1e6, 1)
+        log(f"  bulk CPU per row: server {res['bulk_server_cpu_us_row']} µs"
+            + (f", PostgreSQL backends {res['bulk_db_cpu_us_row']} µs" if db == "postgresql" else ""))
         res["bulk_wall_s"] = round(time.perf_counter() - t_wall, 1)
         assert len(ids) == rows
 
