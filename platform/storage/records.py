@@ -38,6 +38,10 @@ PARENTS_BEING_WRITTEN = "zs_parents_being_written"
 WRITABLE_META = {"id", "version"}
 #: a create of at least this many rows pauses the cycle collector (see ``create_many``)
 GC_PAUSE_ROWS = 100
+#: session.info key: the session runs in autocommit (PostgreSQL, the create route), so that
+#: a write that is one statement -- a record with its autonumbers and history -- needs no
+#: BEGIN and COMMIT round trips; every other write opens its transaction first (``_begin``)
+ONE_STATEMENT = "zs_one_statement_write"
 
 
 @dataclass
@@ -130,6 +134,7 @@ def _write_scope(method):
             if not depth:
                 rows = info.pop(_HISTORY_ROWS, None)
                 if done and rows:
+                    self._begin()
                     bulk.insert_many(self.conn, _HISTORY_TABLE, HISTORY_COLUMNS, rows)
         return result
     return wrapper
@@ -150,6 +155,13 @@ class Records:
     @property
     def conn(self):
         return self.session.connection()
+
+    def _begin(self) -> None:
+        """Before a write of more than one statement on a session in autocommit (see
+        ``ONE_STATEMENT``): a transaction of its own, committed or rolled back with the
+        request's session (the driver sends COMMIT or ROLLBACK while one is open)."""
+        if self.session.info.pop(ONE_STATEMENT, False):
+            self.conn.exec_driver_sql("BEGIN")
 
     # -- schemas ---------------------------------------------------------------------
     def schema(self, ref) -> TableSchema:
@@ -521,6 +533,7 @@ class Records:
     def allocate_sequence(self, field_id: int, period: str, n: int) -> int:
         """Reserves n numbers; the counter row is locked until commit, so concurrent
         inserts never get the same number (PostgreSQL row lock / SQLite write lock)."""
+        self._begin()
         sql = _COUNTER_SQL_PG if self.ctx.dialect == "postgresql" else _COUNTER_SQL_SQLITE
         last = self.conn.exec_driver_sql(sql, (field_id, period, n)).scalar_one()
         return last - n + 1
@@ -642,6 +655,7 @@ class Records:
     def _insert_lean(self, schema: TableSchema, rows: list, converted: list, keep: list, pointers: list,
                      parent_ids: list | None) -> list:
         """The bulk load: see ``create_many``. Returns [id or None] per given row."""
+        self._begin()
         conn = self.conn
         t = schema.table
         n = len(keep)
@@ -716,6 +730,7 @@ class Records:
         if insert_rows:
             folded = self._autonumbers_in_sql(schema) if merged else None
             if folded is None:
+                self._begin()  # more than the one statement below
                 self._allocate_autonumbers(schema, insert_rows)
             # Same keys in every row: one executemany (insertmanyvalues) with RETURNING ids.
             all_keys = set().union(*insert_rows)
@@ -879,6 +894,7 @@ class Records:
                position: int | None = None, pointer: str = "") -> dict:
         access = self.access(schema)
         access.require_write(schema)
+        self._begin()
         row = self._row(schema, record_id, access, for_update=True)
         if expected_version is not None and row.version != expected_version:
             current = self.serialize(schema, row, access)
@@ -959,6 +975,7 @@ class Records:
     def _set_deleted(self, schema, record_id, deleting: bool, expected_version):
         access = self.access(schema)
         access.require_write(schema)
+        self._begin()
         row = self._row(schema, record_id, access, deleted=not deleting, for_update=True)
         if expected_version is not None and row.version != expected_version:
             raise Conflict(f"record {record_id} was changed by someone else; reload and try again",
