@@ -64,6 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from bench import _rawclient  # noqa: E402
 from bench._cpu import CpuSample  # noqa: E402
@@ -201,16 +202,27 @@ def raw_burst(sender: Sender, port: int, items: list[tuple[str, bytes]], senders
     return seconds
 
 
-def inbox_counts(engine) -> dict:
-    with engine.connect() as c:
-        return dict(c.execute(text("select status, count(*) from inbox group by status")).all())
+def inbox_counts(engine, retry_for: float = 120.0) -> dict:
+    """Inbox rows per status. PostgreSQL restarting for a few seconds (a CI run on this
+    machine does that) is waited out, not a reason to lose an hour-long run."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            with engine.connect() as c:
+                return dict(c.execute(text("select status, count(*) from inbox group by status")).all())
+        except OperationalError as e:
+            if time.monotonic() > deadline:
+                raise
+            print(f"  database unavailable, retrying in 5 s: {str(e).splitlines()[0][:200]}", flush=True)
+            time.sleep(5)
 
 
 def wait_drained(engine, accepted: int, timeout: float, label: str, *, since: float | None = None,
-                 progress: list | None = None) -> float:
+                 progress: list | None = None, already: int = 0) -> float:
     """Waits until ``accepted`` inbox rows exist and none is left unprocessed; prints progress
     every 30 s (and appends it to ``progress``: what a run stopped early reports), with the
-    processed rows per second since ``since`` (perf_counter) and over the last interval."""
+    processed rows per second since ``since`` (perf_counter; ``already`` rows were processed
+    before it) and over the last interval."""
     t0 = last = time.perf_counter()
     since = t0 if since is None else since
     last_done = None
@@ -225,7 +237,7 @@ def wait_drained(engine, accepted: int, timeout: float, label: str, *, since: fl
             done = sum(v for k, v in counts.items() if k != "received")
             step = None if last_done is None else round((done - last_done) / (now - last), 2)
             note = {"label": label, "at_s": round(now - since, 1), "inbox": counts,
-                    "processed_per_s_so_far": round(done / (now - since), 2), "processed_per_s_last_30s": step}
+                    "processed_per_s_so_far": round((done - already) / (now - since), 2), "processed_per_s_last_30s": step}
             print(f"  {label}: {json.dumps(note, ensure_ascii=False)}", flush=True)
             if progress is not None:
                 progress.append(note)
@@ -311,6 +323,10 @@ def main(argv=None) -> int:
                     help="ZHONGSHU_OUTBOX_NOTIFY=false: relay and workers only poll (the behaviour before wake-ups)")
     ap.add_argument("--pg-db", default="zs_bench_peak",
                     help="the PostgreSQL database to (re)create; its name also prefixes the broker queues")
+    ap.add_argument("--resume-from", metavar="JSON",
+                    help="the --json of a run that stopped before its backlog drained (same --pg-db and --workdir): "
+                         "start the worker node, relay and scheduler again on that database and go on processing "
+                         "(no new orders, no payments; bench/_peak_resume.py)")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "zs_bench_peak"))
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args(argv)
@@ -321,6 +337,10 @@ def main(argv=None) -> int:
     t_run = time.perf_counter()
     # SIGTERM unwinds like Ctrl-C: the nodes are stopped and the partial figures written
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.resume_from:
+        from bench._peak_resume import resume
+
+        return resume(args)
 
     def drain_timeout() -> float:
         if args.stop_after is None:
@@ -349,7 +369,8 @@ def main(argv=None) -> int:
         url = cl.create_database(dbname)
         info = cl.prepare_tenant(url, work / "instance", mapping=PLAIN_MAPPING)
     result["tenant_setup"] = template_note
-    engine = create_engine(url)
+    # pre-ping: a pooled connection cut by a PostgreSQL restart during the day is replaced
+    engine = create_engine(url, pool_pre_ping=True)
     with engine.connect() as c:
         result["rules_enabled"] = c.execute(text("select count(*) from rules where enabled")).scalar()
     print("setup:", template_note, "| rules on:", result["rules_enabled"], flush=True)
