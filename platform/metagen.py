@@ -80,6 +80,7 @@ def end_of_transaction(session) -> None:
     session.info.pop(STAMP_KEY, None)
     session.info.pop(DIRTY_KEY, None)
     session.info.pop(BUMPED_KEY, None)
+    session.info.pop("zs_table_rows", None)  # storage/schema.py find_table_row
 
 
 def prime(session, tenant_id: int, value: str | None) -> None:

@@ -259,16 +259,35 @@ class SchemaCache:
         self.meta.clear()
 
 
+#: session.info key: table rows this transaction found, by (tenant, reference)
+ROWS_KEY = "zs_table_rows"
+
+
 def find_table_row(session, ref, *, include_children: bool = True) -> UserTable:
-    """A table of the session's tenant by api name or id; 404 otherwise."""
-    q = select(UserTable).where(UserTable.deleted_at.is_(None))
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        if int(ref) > 2**63 - 1:
-            raise NotFound(f"table '{ref}'", f"表 '{ref}'")
-        q = q.where(UserTable.id == int(ref))
+    """A table of the session's tenant by api name or id; 404 otherwise.
+
+    Remembered for the rest of the transaction (``metagen.end_of_transaction`` forgets it):
+    while metadata changes, the caches are off and a template install looked the same
+    tables up ~290 times. A remembered row is the session's own object, so a rename or
+    soft delete made through it in this transaction is seen; it is used only while it is
+    still in the session (a rolled-back savepoint expunges rows it created) and matches."""
+    by_id = isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())
+    if by_id and int(ref) > 2**63 - 1:
+        raise NotFound(f"table '{ref}'", f"表 '{ref}'")
+    tenant_id = session.info.get("tenant_id")
+    key = (tenant_id, int(ref) if by_id else ref)
+    memo = session.info.get(ROWS_KEY)
+    row = memo.get(key) if memo else None
+    if row is not None and row in session and row.deleted_at is None and row.tenant_id == (tenant_id or row.tenant_id) \
+            and (row.id == key[1] if by_id else row.api_name == ref):
+        if session.autoflush:
+            session.flush()  # what the query would have done first
     else:
-        q = q.where(UserTable.api_name == ref)
-    row = session.scalars(q).first()
+        q = select(UserTable).where(UserTable.deleted_at.is_(None))
+        q = q.where(UserTable.id == int(ref)) if by_id else q.where(UserTable.api_name == ref)
+        row = session.scalars(q).first()
+        if row is not None:
+            session.info.setdefault(ROWS_KEY, {})[key] = row
     if row is None or (not include_children and row.parent_table_id):
         raise NotFound(f"table '{ref}'", f"表 '{ref}'")
     return row
