@@ -14,6 +14,7 @@ jobs/s from the first claim to the last finish, failed jobs, messages the robot 
 and the worker's RSS against the 150 MB goal.
 
     .venv/bin/python bench/bench_rules.py --orders 1000 --runs 3 --threads 1 2
+    .venv/bin/python bench/bench_rules.py --db postgresql --threads 1 --procs 2 --no-drain   # + 2 writer processes
 """
 from __future__ import annotations
 
@@ -223,6 +224,58 @@ def run(zs, tenant, n: int, threads: int, offset: int) -> float:
 CPU_MS: list[float] = []
 
 
+def _proc_work(url: str, data_dir: str, tenant_id: int, first: int, count: int, seed: int, go, out) -> None:
+    """One writer process (as a worker-pool process runs orders): its own Platform on the
+    same database; waits for ``go``, creates ``count`` orders, reports its CPU time."""
+    import random
+
+    zs = Platform({"DATABASE_URL": url, "DATA_DIR": data_dir, "SECRET_KEY": "bench"})
+    actor = Actor(None, "owner", is_system=True)
+    with zs.tenant_session(None) as s:
+        from zhongshu.platform.models import Tenant
+
+        tenant = s.get(Tenant, tenant_id)
+        s.expunge(tenant)
+    rnd = random.Random(seed)
+    for i in range(20):  # warm the caches (compiled rules, schemas) before the clock starts
+        with zs.tenant_session(tenant.id, write=True) as s:
+            recs = zs.records(s, tenant, actor)
+            recs.create(recs.schema("orders"), order(10**8 + seed * 1000 + i, rnd))
+    out.put(("ready", 0.0))
+    go.wait()
+    cpu = time.process_time()
+    for i in range(count):
+        with zs.tenant_session(tenant.id, write=True) as s:
+            recs = zs.records(s, tenant, actor)
+            recs.create(recs.schema("orders"), order(first + i, rnd))
+    out.put(("done", time.process_time() - cpu))
+    zs.close()
+
+
+def run_procs(url: str, data_dir: str, tenant, n: int, procs: int, offset: int) -> float:
+    """Orders/s with ``procs`` writer processes (the deployment's worker pool): wall time from
+    the common start to the last order; CPU per order of the writer processes only."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    go, out = ctx.Event(), ctx.Queue()
+    per = n // procs
+    ps = [ctx.Process(target=_proc_work, args=(url, data_dir, tenant.id, offset + k * per, per, offset + k, go, out))
+          for k in range(procs)]
+    for p in ps:
+        p.start()
+    for _ in ps:
+        out.get()  # ready
+    started = time.perf_counter()
+    go.set()
+    cpu = sum(out.get()[1] for _ in ps)
+    elapsed = time.perf_counter() - started
+    for p in ps:
+        p.join()
+    CPU_MS.append(cpu * 1000 / (per * procs))
+    return per * procs / elapsed
+
+
 def drain(zs, url: str, data_dir: str, robot: DingTalkRobot, db: str, concurrency: int) -> dict:
     """Drains this database's outbox with a ``zhongshu worker`` process; one result row."""
     received_before, refused_before = robot.accepted, len(robot.refused)
@@ -249,6 +302,8 @@ def main():
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--procs", type=int, nargs="*", default=[],
+                    help="also run with this many writer processes (each its own Platform, as worker-pool processes)")
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--no-drain", action="store_true", help="do not drain the outbox with a worker process afterwards")
@@ -262,16 +317,19 @@ def main():
             zs, tenant = setup(url, d, robot)
             run(zs, tenant, 50, 1, 10**6)  # warm-up (compiles rules, fills caches)
             offset = 0
-            for threads in args.threads:
+            for threads in [*args.threads, *[-p for p in args.procs]]:
                 rates = []
                 CPU_MS.clear()
                 for _ in range(args.runs):
-                    rates.append(run(zs, tenant, args.orders, threads, offset))
+                    if threads > 0:
+                        rates.append(run(zs, tenant, args.orders, threads, offset))
+                    else:
+                        rates.append(run_procs(url, d, tenant, args.orders, -threads, offset))
                     offset += args.orders
                 with zs.tenant_session(None) as s:
                     jobs = s.scalar(select(func.count()).select_from(OutboxJob))
                     rules = s.scalar(select(func.count()).select_from(Rule))
-                results.append({"db": db, "threads": threads, "orders": args.orders, "rules": rules,
+                results.append({"db": db, "threads": threads if threads > 0 else f"{-threads} processes", "orders": args.orders, "rules": rules,
                                 "orders_per_s_median": round(statistics.median(rates), 1),
                                 "runs": [round(r, 1) for r in rates], "cpu_ms_per_order_median": round(statistics.median(CPU_MS), 2),
                                 "outbox_jobs": jobs, "rss_mb": round(rss_mb(), 1)})
@@ -281,7 +339,7 @@ def main():
                 print(json.dumps(drains[-1], ensure_ascii=False), flush=True)
             zs.close()
     robot.close()
-    print("\n| db | threads | rules | orders/s (median) | runs | CPU ms/order (this process) | RSS MB |\n|---|---|---|---|---|---|---|")
+    print("\n| db | writers (threads, or processes) | rules | orders/s (median) | runs | CPU ms/order (this process) | RSS MB |\n|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['db']} | {r['threads']} | {r['rules']} | {r['orders_per_s_median']} | {r['runs']} | "
               f"{r['cpu_ms_per_order_median']} | {r['rss_mb']} |")
