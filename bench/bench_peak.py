@@ -242,7 +242,9 @@ def wait_drained(engine, accepted: int, timeout: float, label: str, *, since: fl
             if progress is not None:
                 progress.append(note)
             last, last_done = now, done
-        time.sleep(0.1)
+        # the count scans the whole inbox: every 0.1 s only near the end (when the moment
+        # matters), else every second — at 80,000 rows the faster poll took ~5 % of the cores
+        time.sleep(0.1 if counts.get("received", 0) < 1000 else 1.0)
 
 
 def install_template(zs, tenant) -> None:
