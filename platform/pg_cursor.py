@@ -23,11 +23,11 @@ class DescribedOnceCursor(Cursor):
     @property
     def description(self):
         res = self.pgresult
-        query = getattr(self, "_query", None)
+        query = getattr(self, "_last_query", None)  # the statement as given to execute(): SQLAlchemy's SQL text
         if res is None or query is None or not res.nfields:
             return super().description
         n = res.nfields
-        key = (query.query, tuple(res.ftype(i) for i in range(n)))
+        key = (query, tuple(res.ftype(i) for i in range(n)))
         cache = self._conn.__dict__.setdefault("_zs_descriptions", {})
         hit = cache.get(key)
         if hit is None:
