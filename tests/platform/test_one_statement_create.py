@@ -40,6 +40,10 @@ def test_a_record_is_created_in_one_statement_with_its_number_and_history(owner,
     history = owner.ok(owner.get(f"/tables/notes/records/{rec['id']}/history"))["history"]
     assert [h["action"] for h in history] == ["create"] and history[0]["changes"]["code"] == [None, "A"]
     assert owner.ok(owner.post("/tables/notes/records", json={"code": "B"}), 201)["no"] == "N0002"
+    r = owner.post("/tables/notes/records", json={"code": "B"})  # the one statement fails: nothing is kept
+    assert r.status_code == 409, r.get_data(as_text=True)
+    assert owner.ok(owner.get("/tables/notes/records?count=true"))["total"] == 2
+    assert owner.ok(owner.post("/tables/notes/records", json={"code": "C"}), 201)["no"] == "N0003"
 
 
 def test_a_create_that_fails_after_its_first_statement_leaves_nothing(owner, notes, platform):
