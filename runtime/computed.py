@@ -227,7 +227,8 @@ def _recompute(records, table: TableSchema, record_ids: list[int]) -> dict[int, 
                 values[spec.column_name] = stored
         if values:
             rowcache.put(records.conn, table.table, records.conn.execute(
-                statements.set_by_id(table.table, sorted(values)), statements.set_params(rid, values)).all())
+                statements.set_by_id(table.table, sorted(values)), statements.set_params(rid, values)).all(),
+                written=True)
             changes[rid] = (values, {c: mapping[c] for c in values})
     return changes
 

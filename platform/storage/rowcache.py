@@ -3,14 +3,18 @@
 A write with its rules and computed fields reads the same order row and its item rows many
 times (the records service, the computed fields, each rule's loader, the timers). Those reads
 go through here: a row (or a parent's sub-table rows) is kept on the connection, tagged with
-how many writes its table had seen, and served again while that count is unchanged.
+the table's current *epoch*, and served again while that epoch is current.
 
-* Every statement that writes a user table bumps that table's count
-  (``platform/db.py`` watches the cursor), so a cached row is never older than our own last
-  write to its table. A statement that changes schemas (ALTER/CREATE/DROP), a rollback to a
-  savepoint and the end of the transaction drop everything.
-* Rows a write returns (``INSERT/UPDATE … RETURNING``) are put here, so the read that usually
-  follows a write costs nothing.
+* Every statement that writes a user table bumps that table's write count
+  (``platform/db.py`` watches the cursor). A count we have not accounted for starts a new
+  epoch: every cached row and children list of the table is out of date (a bulk UPDATE by
+  filter, a DELETE, an INSERT whose rows we were not shown). A statement that changes schemas
+  (ALTER/CREATE/DROP), a rollback to a savepoint and the end of the transaction drop everything.
+* A write whose rows we are shown (``put(..., written=True)`` right after an
+  ``INSERT/UPDATE … RETURNING *``) is accounted for when it is the table's only write since
+  we last looked: the other rows stay valid, the written rows are replaced, and the children
+  lists of their parents (old and new) are dropped, since a child was added, changed or moved.
+  The next item's recompute then reads nothing again.
 * Reads that lock (``FOR UPDATE``) or that must see other transactions' latest commits do not
   come through here.
 """
@@ -33,18 +37,60 @@ MAX_PUT = 200
 def _cache(conn) -> dict:
     c = conn.info.get(_KEY)
     if c is None or len(c) > MAX_ROWS:
-        c = conn.info[_KEY] = {}
+        c = conn.info[_KEY] = {"next": 0}
     return c
 
 
-def put(conn, table, rows) -> None:
-    """Rows just returned by a write of ``table`` (RETURNING *), as they are now."""
+def _new_epoch(cache) -> int:
+    cache["next"] += 1
+    return cache["next"]
+
+
+def _epochs(conn, cache, name: str) -> list:
+    """[write count seen, row epoch, list epoch] of this table, brought up to date: a write
+    we were not told about (the count moved) makes both epochs new."""
+    count = table_writes(conn, name)
+    st = cache.get(("epoch", name))
+    if st is None:
+        st = cache[("epoch", name)] = [count, _new_epoch(cache), _new_epoch(cache)]
+    elif st[0] != count:
+        st[:] = [count, _new_epoch(cache), _new_epoch(cache)]
+    return st
+
+
+def put(conn, table, rows, written: bool = False) -> None:
+    """Rows of ``table`` as they are now (RETURNING * of a write, or rows just read).
+
+    ``written``: the rows were returned by the statement that just wrote ``table`` (call it
+    right after that statement, nothing in between), and they are all the rows it wrote. If
+    it was the table's only write since we last looked, the table's other cached rows stay
+    valid; the written rows' parents' children lists are dropped."""
+    name = table.name
     if len(rows) > MAX_PUT:
-        return
+        return  # the count moved without being accounted for: the next read starts a new epoch
     cache = _cache(conn)
-    stamp = table_writes(conn, table.name)
+    st = cache.get(("epoch", name))
+    count = table_writes(conn, name)
+    if written and st is not None and st[0] == count - 1:
+        st[0] = count
+        lists_ok = True
+        for r in rows:
+            old = cache.get((name, r.id))
+            parent = getattr(r, "parent_id", None)
+            if parent is not None:
+                cache.pop((name, "children", parent), None)
+            if old is not None and old[0] == st[1]:
+                old_parent = getattr(old[1], "parent_id", None)
+                if old_parent is not None:
+                    cache.pop((name, "children", old_parent), None)
+            elif parent is not None or hasattr(r, "parent_id"):
+                lists_ok = False  # a child whose former parent we do not know: drop every list
+        if not lists_ok:
+            st[2] = _new_epoch(cache)
+    else:
+        st = _epochs(conn, cache, name)
     for r in rows:
-        cache[(table.name, r.id)] = (stamp, r)
+        cache[(name, r.id)] = (st[1], r)
 
 
 # Statements built once per table object, kept in the table's own ``info`` dict (a schema
@@ -84,7 +130,7 @@ def _cached(cache, keys, stamp) -> tuple[dict, list]:
 def rows_by_id(conn, table, ids) -> dict:
     """{id: row} of these rows (deleted ones included), from the cache where valid."""
     cache = _cache(conn)
-    stamp = table_writes(conn, table.name)
+    stamp = _epochs(conn, cache, table.name)[1]
     out, missing = _cached(cache, ((i, (table.name, i)) for i in ids), stamp)
     for k in range(0, len(missing), 900):
         for row in conn.execute(_by_id_stmt(table), {"ids": missing[k:k + 900]}):
@@ -96,8 +142,9 @@ def rows_by_id(conn, table, ids) -> dict:
 def children_of(conn, table, parent_ids) -> dict:
     """{parent id: [its live sub-table rows in position order]} for these parents."""
     cache = _cache(conn)
-    stamp = table_writes(conn, table.name)
-    out, missing = _cached(cache, ((p, (table.name, "children", p)) for p in parent_ids), stamp)
+    st = _epochs(conn, cache, table.name)
+    stamp, lstamp = st[1], st[2]
+    out, missing = _cached(cache, ((p, (table.name, "children", p)) for p in parent_ids), lstamp)
     for p in missing:
         out[p] = []
     for k in range(0, len(missing), 900):
@@ -105,7 +152,7 @@ def children_of(conn, table, parent_ids) -> dict:
             out[row.parent_id].append(row)
             cache[(table.name, row.id)] = (stamp, row)
     for p in missing:
-        cache[(table.name, "children", p)] = (stamp, out[p])
+        cache[(table.name, "children", p)] = (lstamp, out[p])
     return out
 
 
