@@ -20,6 +20,9 @@ from datetime import timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy import Column
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.util import find_tables
 
 from zhongshu.platform.db import table_writes
 from zhongshu.platform.fields.base import FieldSpec, FieldValueError
@@ -172,10 +175,26 @@ def _rollup_filter_ids(records, spec: FieldSpec, rows: list[dict]) -> set | None
     target = records.schema(rel.options["table"] if rel.type.name == "sub_table" else rel.options["target"])
     where = records.definition_compiler().where(target, flt)  # the same stored value whoever writes
     ids = sorted({r["id"] for r in rows})
+    # The answer only depends on these rows when the filter reads their table alone: kept for
+    # the transaction while the columns it reads hold the same values in each row (the rows
+    # come from the row cache, just read to build the records), for the same clock (a filter
+    # may be relative to today).
+    conn = records.conn
+    memo = len(ids) <= 50 and set(find_tables(where)) <= {target.table}
+    if memo:
+        cols = sorted({e.name for e in visitors.iterate(where) if isinstance(e, Column) and e.table is target.table})
+        key = ("rollup_ids", spec.id, target.id, tuple(ids), records.ctx.now)
+        now_rows = rowcache.rows_by_id(conn, target.table, ids)
+        current = tuple(None if now_rows.get(i) is None else tuple(now_rows[i]._mapping[c] for c in cols) for i in ids)
+        hit = rowcache.lookup(conn, key, None)
+        if hit is not None and hit[0] == current:
+            return set(hit[1])
     keep: set = set()
     for i in range(0, len(ids), 900):  # one query per batch of records, not one per record
         q = select(target.table.c.id).where(target.table.c.id.in_(ids[i:i + 900]), where)
-        keep.update(records.conn.execute(q).scalars())
+        keep.update(conn.execute(q).scalars())
+    if memo:
+        rowcache.keep(conn, key, (current, frozenset(keep)))
     return keep
 
 
@@ -251,8 +270,26 @@ def _reaches(records, owner: TableSchema, rel: FieldSpec, changed) -> bool:
     if comp is None:
         return False
     used = {p.split(".")[1] for p in comp.paths if p.startswith(rel.api_name + ".") and p.count(".") >= 1}
+    for spec, _ in comp.items:  # a rollup's filter reads fields over there too
+        if spec.type.name == "rollup" and spec.options.get("through") == rel.api_name and spec.options.get("filter"):
+            used |= _filter_fields(spec.options["filter"])
     via = rel.options.get("via") if rel.type.name == "link" else None
     return bool(set(changed) & (used | ({via} if via else set()) | {"deleted_at"})) or not used
+
+
+def _filter_fields(flt) -> set[str]:
+    """Field names a stored filter compares (``{"field": ...}`` at any depth)."""
+    out: set[str] = set()
+    stack = [flt]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            if isinstance(x.get("field"), str):
+                out.add(x["field"].split(".")[0])
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return out
 
 
 def dependents(records, table: TableSchema) -> list[tuple[TableSchema, FieldSpec]]:

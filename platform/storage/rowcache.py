@@ -12,8 +12,9 @@ the table's current *epoch*, and served again while that epoch is current.
   (ALTER/CREATE/DROP), a rollback to a savepoint and the end of the transaction drop everything.
 * A write whose rows we are shown (``put(..., written=True)`` right after an
   ``INSERT/UPDATE … RETURNING *``) is accounted for when it is the table's only write since
-  we last looked: the other rows stay valid, the written rows are replaced, and the children
-  lists of their parents (old and new) are dropped, since a child was added, changed or moved.
+  we last looked: the other rows stay valid, the written rows are replaced, and so are they
+  in their parent's children list when changed in place; the lists of their parents (old
+  and new) are dropped when a child was added, moved, reordered or deleted.
   The next item's recompute then reads nothing again.
 * Reads that lock (``FOR UPDATE``) or that must see other transactions' latest commits do not
   come through here.
@@ -64,7 +65,8 @@ def put(conn, table, rows, written: bool = False) -> None:
     ``written``: the rows were returned by the statement that just wrote ``table`` (call it
     right after that statement, nothing in between), and they are all the rows it wrote. If
     it was the table's only write since we last looked, the table's other cached rows stay
-    valid; the written rows' parents' children lists are dropped."""
+    valid; a written item's parent's children list gets the new row (changed in place) or is
+    dropped (added, moved, reordered, deleted)."""
     name = table.name
     if len(rows) > MAX_PUT:
         return  # the count moved without being accounted for: the next read starts a new epoch
@@ -77,20 +79,41 @@ def put(conn, table, rows, written: bool = False) -> None:
         for r in rows:
             old = cache.get((name, r.id))
             parent = getattr(r, "parent_id", None)
-            if parent is not None:
-                cache.pop((name, "children", parent), None)
             if old is not None and old[0] == st[1]:
+                if parent is not None and _replace_in_list(cache, name, st[2], old[1], r):
+                    continue
                 old_parent = getattr(old[1], "parent_id", None)
                 if old_parent is not None:
                     cache.pop((name, "children", old_parent), None)
             elif parent is not None or hasattr(r, "parent_id"):
                 lists_ok = False  # a child whose former parent we do not know: drop every list
+            if parent is not None:
+                cache.pop((name, "children", parent), None)
         if not lists_ok:
             st[2] = _new_epoch(cache)
     else:
         st = _epochs(conn, cache, name)
     for r in rows:
         cache[(name, r.id)] = (st[1], r)
+
+
+def _replace_in_list(cache, name, lstamp, old, new) -> bool:
+    """An item changed in place (same parent, same position, still live): its parent's cached
+    list, if valid, gets the new row where the old one was (a new list: callers may hold the
+    old one). False when the list must be dropped instead."""
+    if (old.parent_id != new.parent_id or old.position != new.position
+            or old.deleted_at is not None or new.deleted_at is not None):
+        return False
+    key = (name, "children", new.parent_id)
+    hit = cache.get(key)
+    if hit is None or hit[0] != lstamp:
+        return True  # nothing valid to keep up to date
+    items = hit[1]
+    for k, row in enumerate(items):
+        if row.id == new.id:
+            cache[key] = (lstamp, [*items[:k], new, *items[k + 1:]])
+            return True
+    return False
 
 
 # Statements built once per table object, kept in the table's own ``info`` dict (a schema

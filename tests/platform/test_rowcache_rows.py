@@ -149,3 +149,25 @@ def test_items_added_changed_and_moved_show_in_their_parents_lists(platform, own
         assert [r._mapping[sku.name] for r in rowcache.children_of(conn, t, [ids[2]])[ids[2]]] == ["S2", "T2", "NEW"]
         # the untouched order's list was never read again in between? it is right in any case
         assert [r.id for r in rowcache.children_of(conn, t, [ids[1]])[ids[1]]][:2] == [r.id for r in before[ids[1]]]
+
+
+def test_an_item_changed_in_place_is_served_in_its_parents_list_without_a_query(platform, owner, orders):
+    made, tenant = _setup(platform, owner)
+    ids = [r["id"] for r in made]
+    with platform.tenant_session(tenant.id, write=True) as s:
+        recs = platform.records(s, tenant, SYSTEM)
+        _, items = _tables(recs)
+        t, conn = items.table, s.connection()
+        qty = t.c[items.fields["qty"].column_name]
+        first = rowcache.children_of(conn, t, ids)[ids[0]][1]
+        rowcache.put(conn, t, conn.execute(update(t).where(t.c.id == first.id).values({qty: 4}).returning(*t.c)).all(),
+                     written=True)
+        with _Selects(platform.engine) as q:
+            lists = rowcache.children_of(conn, t, ids)
+        assert not q.selects
+        assert [r._mapping[qty.name] for r in lists[ids[0]]] == [1, 4]
+        assert [r._mapping[qty.name] for r in lists[ids[1]]] == [2, 1]
+        # deleting it (soft) takes it out of the list
+        rowcache.put(conn, t, conn.execute(update(t).where(t.c.id == first.id).values(
+            deleted_at=t.c.created_at).returning(*t.c)).all(), written=True)
+        assert [r.id for r in rowcache.children_of(conn, t, [ids[0]])[ids[0]]] == [lists[ids[0]][0].id]
