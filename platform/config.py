@@ -28,7 +28,7 @@ DEFAULTS = {
     "AUTO_INDEX": True,  # build indexes for ad-hoc query shapes that repeat (storage/advisor.py)
     "AUTO_INDEX_MIN_ROWS": 20000,  # ...on tables at least this large
     "SCHEMA_CACHE_TABLES": 2000,  # compiled table schemas kept per process (least recently used out)
-    "SCHEMA_CACHE_COLUMNS": 10000,  # ...and their physical columns in all (~5 KB each: ~50 MB; 0 = no column limit)
+    "SCHEMA_CACHE_COLUMNS": 5000,  # ...and their physical columns in all (~8 KB each: ~40 MB; 0 = no column limit)
     "METADATA_CACHE_TENANTS": 200,  # tenants whose derived metadata (rules, lookups) a process keeps
     "PUBLIC_URL": "",  # how users reach this instance (links in messages, webhook URLs); default: the request's host
     "DB_POOL_SIZE": None,  # PostgreSQL connections a process keeps (default 10); deploy/ sets it from the threads
