@@ -36,6 +36,10 @@ def use_tree(root: str) -> None:
         else:  # a namespace package, as the editable install maps it
             m = types.ModuleType(f"zhongshu.{sub}")
             m.__path__ = [path]
+            # with a spec, as importlib gives one (importlib.resources and the template
+            # loader look at __spec__; without it a template install failed on the base tree)
+            m.__spec__ = importlib.util.spec_from_loader(m.__name__, None, is_package=True)
+            m.__spec__.submodule_search_locations = [path]
             sys.modules[m.__name__] = m
         setattr(pkg, sub, m)
 
