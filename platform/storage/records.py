@@ -151,10 +151,22 @@ class Records:
         self.hooks = hooks or Hooks()
         self.depth = depth
         self._schemas: dict[str, TableSchema] = {}
+        self._conn = None
 
     @property
     def conn(self):
-        return self.session.connection()
+        # Asked ~100 times per order through its rules: kept for the session's current
+        # (innermost) transaction. A new one -- a savepoint (``begin_nested`` emits SAVEPOINT
+        # only when the session is asked for its connection), a commit, a rollback -- asks
+        # the session again.
+        s = self.session
+        tx = s.get_nested_transaction() or s.get_transaction()
+        kept = self._conn
+        if kept is None or kept[0] is not tx or tx is None or kept[1].closed or kept[1].invalidated:
+            kept = self._conn = (tx, s.connection())
+            if tx is None:  # connection() began the transaction: key the connection by it
+                self._conn = (s.get_nested_transaction() or s.get_transaction(), kept[1])
+        return kept[1]
 
     def _begin(self) -> None:
         """Before a write of more than one statement on a session in autocommit (see
@@ -279,6 +291,12 @@ class Records:
             if row is None or row.deleted_at is not None:
                 raise NotFound(f"record {record_id} of table {schema.api_name}", f"表 {schema.api_name} 的记录 {record_id}")
             return row
+        if for_update and deleted is False and not access.rows:
+            # PostgreSQL: a row this transaction wrote is locked by it until the end, so the
+            # row as it wrote it is the row as it is (a rule's update of the order it created).
+            row = rowcache.own_row(self.conn, t, record_id)
+            if row is not None and row.deleted_at is None:
+                return row
         q = select(t).where(t.c.id == record_id)
         if deleted is False:
             q = q.where(t.c.deleted_at.is_(None))
@@ -740,7 +758,7 @@ class Records:
             else:
                 inserted = self.conn.execute(statements.insert_returning(schema.table, whole=True), insert_rows).all()
             ids = [r.id for r in inserted]
-            rowcache.put(self.conn, schema.table, inserted)
+            rowcache.put(self.conn, schema.table, inserted, written=True)  # all the rows the statement wrote
         else:
             inserted, ids = [], []
         writes_after_insert = user_writes(self.conn)
@@ -929,7 +947,7 @@ class Records:
             cols["position"] = position
         written = self.conn.execute(statements.set_by_id(t, sorted(cols), versioned=True),
                                     statements.set_params(record_id, cols, row.version)).all()
-        rowcache.put(self.conn, t, written)
+        rowcache.put(self.conn, t, written, written=True)
         if len(written) != 1:
             raise Conflict(f"record {record_id} was changed at the same time; reload and try again",
                            message_zh=f"记录 {record_id} 正被同时修改,请刷新后重试")
@@ -956,6 +974,7 @@ class Records:
         child = Records(self.session, tenant_id=self.tenant_id, actor=actor or Actor(None, "owner", is_system=True),
                         ctx=self.ctx, cache=self.cache, hooks=self.hooks, depth=self.depth + 1)
         child._schemas = self._schemas
+        child._conn = self._conn
         return child
 
     def get_unchecked(self, schema, record_id, access, with_children=True, fields: list[str] | None = None):

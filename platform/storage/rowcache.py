@@ -95,6 +95,21 @@ def put(conn, table, rows, written: bool = False) -> None:
         st = _epochs(conn, cache, name)
     for r in rows:
         cache[(name, r.id)] = (st[1], r)
+    if written:
+        for r in rows:
+            cache[("own", name, r.id)] = True
+
+
+def own_row(conn, table, rid):
+    """The row as this transaction wrote it (``put(..., written=True)``), if still known and
+    valid; None otherwise. On PostgreSQL the writer holds the row's lock until the
+    transaction ends (a rolled-back savepoint, which may release it, drops the whole cache),
+    so this row needs no ``SELECT … FOR UPDATE``."""
+    cache = _cache(conn)
+    if ("own", table.name, rid) not in cache:
+        return None
+    hit = cache.get((table.name, rid))
+    return hit[1] if hit is not None and hit[0] == _epochs(conn, cache, table.name)[1] else None
 
 
 def _replace_in_list(cache, name, lstamp, old, new) -> bool:

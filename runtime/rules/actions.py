@@ -326,7 +326,7 @@ class AdjustNumber(Action):
 
     def _adjusted(self, rx, a, target, written, delta, now):
         t = target.table
-        rowcache.put(rx.records.conn, t, written)
+        rowcache.put(rx.records.conn, t, written, written=True)  # right after the adjusting UPDATE
         rid = written[0].id
         rx.records.add_history([{
             "tenant_id": rx.records.tenant_id, "table_id": target.id, "record_id": rid, "version": 0, "action": "adjust",
