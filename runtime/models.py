@@ -61,6 +61,9 @@ class OutboxJob(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_outbox_tenant_key"),
         Index("ix_outbox_due", "status", "priority", "run_at"),
+        # the relay's in-flight count (pending under a live publish lease) and expired
+        # leases read a handful of rows through it, not every pending row of a deep backlog
+        Index("ix_outbox_lease", "status", "locked_until"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))

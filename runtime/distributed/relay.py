@@ -78,8 +78,13 @@ class Relay:
     def _cap(self, conn, now) -> int | None:
         if self.max_priority is not None and self.max_priority <= PRIORITY_ORDER:
             return self.max_priority
-        urgent = select(C.id).where(publishable(now), C.priority <= PRIORITY_ORDER).limit(self.overload_threshold + 1)
-        if conn.execute(select(func.count()).select_from(urgent.subquery())).scalar() > self.overload_threshold:
+        n = self.overload_threshold + 1
+        urgent = 0
+        for q in (select(C.id).where(C.status == "pending", C.priority <= PRIORITY_ORDER, C.run_at <= now,
+                                     or_(C.locked_until.is_(None), C.locked_until < now)),
+                  select(C.id).where(C.status == "running", C.locked_until < now, C.priority <= PRIORITY_ORDER)):
+            urgent += conn.execute(select(func.count()).select_from(q.limit(n).subquery())).scalar()
+        if urgent > self.overload_threshold:
             return PRIORITY_ORDER
         return self.max_priority
 
@@ -101,21 +106,33 @@ class Relay:
             room = self._room(conn, now)
             if room <= 0:
                 return []
-            cond = publishable(now)
             cap = self._cap(conn, now)
-            if cap is not None:
-                cond = and_(cond, C.priority <= cap)
-            pick = select(C.id).where(cond).order_by(C.priority, C.run_at, C.id).limit(room)
-            if self._pg:
-                ids = conn.execute(pick.with_for_update(skip_locked=True)).scalars().all()
-                if not ids:
-                    return []
-                stmt = update(T).where(C.id.in_(ids)).values(**values).returning(C.id, C.priority)
-            else:
-                stmt = (update(T).where(C.id.in_(pick.scalar_subquery()), publishable(now)).values(**values)
-                        .returning(C.id, C.priority))
+            ids = self._pick(conn, now, cap, room)
+            if not ids:
+                return []
+            stmt = update(T).where(C.id.in_(ids), publishable(now)).values(**values).returning(C.id, C.priority)
             rows = sorted((r.priority, r.id) for r in conn.execute(stmt))
         return [(i, p) for p, i in rows]
+
+    def _pick(self, conn, now, cap, room: int) -> list[int]:
+        """Up to ``room`` publishable job ids, most urgent first. Two queries, not one with
+        an OR: pending-and-due jobs are read in index order (``ix_outbox_due``) and the scan
+        stops after ``room`` rows; running jobs whose lease expired are few
+        (``ix_outbox_lease``). With the OR, every pick read and sorted the whole due backlog
+        (73,000 rows, 149 ms a pick, in the full-size peak benchmark)."""
+        due = select(C.id, C.priority, C.run_at).where(
+            C.status == "pending", C.run_at <= now, or_(C.locked_until.is_(None), C.locked_until < now))
+        expired = select(C.id, C.priority, C.run_at).where(C.status == "running", C.locked_until < now)
+        if cap is not None:
+            due, expired = due.where(C.priority <= cap), expired.where(C.priority <= cap)
+        found = []
+        for q in (due, expired):
+            q = q.order_by(C.priority, C.run_at, C.id).limit(room)
+            if self._pg:
+                q = q.with_for_update(skip_locked=True)
+            found.extend(conn.execute(q).all())
+        found.sort(key=lambda r: (r.priority, r.run_at, r.id))
+        return [r.id for r in found[:room]]
 
     def _unmark(self, ids: list[int]) -> None:
         """Publishing failed: make the jobs publishable again at once."""
