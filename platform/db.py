@@ -110,10 +110,43 @@ def _make_engine(url: str, **kw) -> Engine:
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    kw.setdefault("pool_pre_ping", True)
+    # A connection is pinged before use only when it sat idle in the pool for a while (a
+    # restart or a network cut happens while nobody uses it): SQLAlchemy's pool_pre_ping
+    # pinged on every checkout, one more round trip on every request (3 -> 2 for a create).
+    # A connection that dies between two requests close together fails that one request
+    # with a 503 and is replaced; the rest of the pool is renewed with it.
+    ping_idle = kw.pop("ping_after_idle", PING_AFTER_IDLE)
+    kw.setdefault("pool_pre_ping", False)
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
-    return create_engine(url, **kw)
+    engine = create_engine(url, **kw)
+    if not kw["pool_pre_ping"]:
+        _ping_when_idle(engine, ping_idle)
+    return engine
+
+
+#: seconds a pooled PostgreSQL connection may sit idle before it is pinged at checkout
+PING_AFTER_IDLE = 2.0
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    import time
+
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(dbapi_conn, record):
+        record.info["zs_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, proxy):
+        since = record.info.pop("zs_idle_since", None)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:  # noqa: BLE001 - any failure: the pool replaces this connection
+            raise exc.DisconnectionError(f"connection dead after {time.monotonic() - since:.0f} s idle: {e}") from e
 
 
 def is_sqlite(engine_or_conn) -> bool:
