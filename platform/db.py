@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
@@ -122,6 +123,9 @@ def _make_engine(url: str, **kw) -> Engine:
     engine = create_engine(url, **kw)
     if not kw["pool_pre_ping"]:
         _ping_when_idle(engine, ping_idle)
+    from .pg_cursor import install
+
+    install(engine)  # whole rows come back from writes: describe each result once
     return engine
 
 
@@ -130,10 +134,6 @@ PING_AFTER_IDLE = 2.0
 
 
 def _ping_when_idle(engine: Engine, idle: float) -> None:
-    import time
-
-    from sqlalchemy import exc
-
     @event.listens_for(engine, "checkin")
     def _idle_since(dbapi_conn, record):
         record.info["zs_idle_since"] = time.monotonic()

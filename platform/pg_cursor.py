@@ -38,14 +38,13 @@ class DescribedOnceCursor(Cursor):
 
 
 def install(engine) -> None:
-    """Every psycopg connection of this engine hands out these cursors (set at checkout, so
-    connections opened before the call are covered too)."""
+    """Every psycopg connection of this engine hands out these cursors (``platform/db.py``
+    calls it as it makes the engine, before any connection is opened)."""
     if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
         return
     from sqlalchemy import event
 
-    @event.listens_for(engine, "checkout")
-    def _use_cursor(dbapi_conn, record, proxy):
-        raw = getattr(dbapi_conn, "driver_connection", dbapi_conn)
-        if raw.cursor_factory is not DescribedOnceCursor and raw.cursor_factory is Cursor:
-            raw.cursor_factory = DescribedOnceCursor
+    @event.listens_for(engine, "connect")
+    def _use_cursor(dbapi_conn, record):
+        if dbapi_conn.cursor_factory is Cursor:
+            dbapi_conn.cursor_factory = DescribedOnceCursor

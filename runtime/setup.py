@@ -54,9 +54,6 @@ def _rules_want(records, schema) -> bool:
 
 def install(platform) -> None:
     _global_setup()
-    from zhongshu.platform import pg_cursor
-
-    pg_cursor.install(platform.engine)  # the runtime's writes return whole rows: describe each result once
     hooks = platform.hooks
     if engine.check_locks not in hooks.before_write:
         hooks.before_write.append(engine.check_locks)

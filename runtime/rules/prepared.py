@@ -15,6 +15,8 @@ made, never which SQL. ``tests/runtime/test_prepared_actions.py`` checks both pa
 """
 from __future__ import annotations
 
+import operator
+
 from sqlalchemy import bindparam, func, or_, select, update
 
 from zhongshu.platform.storage.query import order_by
@@ -74,9 +76,11 @@ def _where(schema, shape, prefix: str):
             out.append(col.is_not(None))
             continue
         b = bindparam(f"{prefix}{i}", type_=col.type)
-        out.append({"=": lambda: col == b, "!=": lambda: or_(col != b, col.is_(None)), "<": lambda: col < b,
-                    "<=": lambda: col <= b, ">": lambda: col > b, ">=": lambda: col >= b}[op]())
+        out.append(or_(col != b, col.is_(None)) if op == "!=" else _COMPARE[op](col, b))
     return out
+
+
+_COMPARE = {"=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def _statements(schema) -> dict:
