@@ -385,10 +385,10 @@ def page_p50(c: Client, slug: str, reps: int) -> float:
     return pct([timed(c, "GET", path)[0] * 1000 for _ in range(reps)], 50)
 
 
-def start_timed(srv: Server) -> float:
+def start_timed(srv: Server, timeout: float = 600) -> float:
     """Seconds from spawning the server to its first answered /api/v1/health."""
     t0 = time.perf_counter()
-    srv.start(timeout=600)
+    srv.start(timeout=timeout)
     c = srv.client()
     while True:
         try:

@@ -196,18 +196,11 @@ def cmd_measure(a) -> int:
 
 def _measure(srv, slugs: list[str], res: dict, a) -> None:
     from bench_data import pct, timed
+    from bench_growth import start_timed
 
     n_all = len(slugs)
-    t0 = time.perf_counter()
-    srv.start(timeout=900)
+    res["startup_s"] = round(start_timed(srv, timeout=900), 2)
     c = srv.client()
-    while True:
-        try:
-            if c.raw("GET", "/api/v1/health")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.05)
-    res["startup_s"] = round(time.perf_counter() - t0, 2)
     time.sleep(a.settle)  # the scheduler's first rounds (leader election, schedule sync, periodic jobs)
     res["rss_start_mb"] = round(srv.rss_mb(), 1)
     cred = srv.credentials()
